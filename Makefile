@@ -1,0 +1,40 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH := torch==2.13.0
+
+.PHONY: run test setup setup-dev ingest lint clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# torch first: the pin takes the CPU build; an unpinned torch would pull a multi-GB CUDA build.
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+setup-dev: $(VENV)/.installed-dev
+
+ingest: setup
+	$(BIN)/paperchat stats >/dev/null 2>&1 || $(BIN)/paperchat ingest
+
+run: ingest
+	$(BIN)/paperchat ask "Which papers shorten chain-of-thought reasoning, and how?"
+
+test: setup-dev
+	$(BIN)/python -m pytest -q
+
+lint: setup-dev
+	$(BIN)/ruff check rag ui eval tests
+	$(BIN)/mypy rag
+
+clean:
+	rm -rf $(VENV) .paperchat

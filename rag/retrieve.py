@@ -1,0 +1,224 @@
+"""Hybrid retrieval: dense (Chroma) and BM25 fused per paper, author-aware, filterable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from rag.config import Settings
+from rag.embed import Embedder
+from rag.lexical import LexicalIndex, query_terms, tokenize
+from rag.records import Hit, Paper, Passage
+from rag.store import iter_chunks, open_collection, paper_from_metadata
+from rag.text import fold
+
+if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
+
+Mode = Literal["hybrid", "dense", "lexical"]
+DENSE_WEIGHT = 0.45
+AUTHOR_BOOST = 1.0
+MIN_DENSE_CANDIDATES = 200
+EVIDENCE_PAPERS = 3
+MAX_AUTHOR_PAPERS = 12
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrict retrieval to papers by an author, from a source file, or within years."""
+
+    author: str | None = None
+    source: str | None = None
+    year_min: int | None = None
+    year_max: int | None = None
+
+    def allows(self, paper: Paper) -> bool:
+        """Tell whether a paper passes every filter set."""
+        if self.author and not any(fold(self.author) in fold(a) for a in paper.authors):
+            return False
+        if self.source and not any(self.source in s for s in paper.source_names):
+            return False
+        if self.year_min is not None and (paper.year is None or paper.year < self.year_min):
+            return False
+        return not (
+            self.year_max is not None and (paper.year is None or paper.year > self.year_max)
+        )
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """Ranked papers plus the evidence strength the abstention check reads."""
+
+    query: str
+    hits: tuple[Hit, ...]
+    terms: tuple[str, ...]
+    top_dense: float
+    top_coverage: float
+    unknown_terms: float
+    author: str | None
+
+    @property
+    def relevance(self) -> float:
+        """Evidence that the collection covers the question; see README, Abstention."""
+        return self.top_dense + self.top_coverage - self.unknown_terms
+
+
+@dataclass
+class _ChunkRow:
+    id: str
+    paper: int
+    text: str
+
+
+class Retriever:
+    """Holds the corpus in memory for BM25 and queries Chroma for the dense side."""
+
+    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.collection: Collection = open_collection(settings)
+        self._load()
+
+    def _load(self) -> None:
+        texts: dict[str, dict[int, str]] = {}
+        metas: dict[str, dict[str, object]] = {}
+        for chunk in iter_chunks(self.collection):
+            pid = str(chunk.meta["paper_id"])
+            texts.setdefault(pid, {})[int(chunk.meta["chunk_index"])] = chunk.text  # type: ignore[arg-type]
+            metas[pid] = chunk.meta
+        self.papers: list[Paper] = []
+        self.chunks: list[_ChunkRow] = []
+        self.paper_chunks: list[list[int]] = []
+        for pid in sorted(texts):
+            parts = texts[pid]
+            if len(parts) != int(metas[pid]["n_chunks"]):  # type: ignore[call-overload]
+                continue  # a half-written paper from an interrupted ingest
+            idx = len(self.papers)
+            self.papers.append(
+                paper_from_metadata(metas[pid], " ".join(parts[i] for i in sorted(parts)))
+            )
+            self.paper_chunks.append([])
+            for i in sorted(parts):
+                self.paper_chunks[idx].append(len(self.chunks))
+                self.chunks.append(_ChunkRow(f"{pid}:{i}", idx, parts[i]))
+        self.by_id = {p.id: i for i, p in enumerate(self.papers)}
+        self.chunk_by_id = {c.id: i for i, c in enumerate(self.chunks)}
+        docs = [f"{p.title}. {p.title}. {', '.join(p.authors)}. {p.abstract}" for p in self.papers]
+        self.lexical = LexicalIndex(docs)
+        self.authors: dict[str, set[int]] = {}
+        self.author_names: dict[str, str] = {}
+        for i, p in enumerate(self.papers):
+            for name in p.authors:
+                key = fold(name)
+                self.authors.setdefault(key, set()).add(i)
+                self.author_names[key] = name
+
+    def match_author(self, question: str) -> str | None:
+        """Return the folded author name the question mentions, if any (longest first)."""
+        words = fold(question).split()
+        for n in (4, 3, 2):
+            for i in range(len(words) - n + 1):
+                gram = " ".join(words[i : i + n])
+                if gram in self.authors:
+                    return gram
+        return None
+
+    def _dense(self, question: str, n: int) -> dict[int, float]:
+        """Return chunk index -> cosine similarity for the n nearest chunks.
+
+        Texts and metadata are already in memory, so only ids and distances are fetched.
+        """
+        result = self.collection.query(
+            query_embeddings=[self.embedder.embed_query(question)],
+            n_results=n,
+            include=["distances"],  # type: ignore[list-item]
+        )
+        out: dict[int, float] = {}
+        for cid, dist in zip(result["ids"][0], (result["distances"] or [[]])[0], strict=True):
+            if cid in self.chunk_by_id:
+                out[self.chunk_by_id[cid]] = 1.0 - float(dist)
+        return out
+
+    def search(
+        self, question: str, k: int, filters: Filters | None = None, mode: Mode = "hybrid"
+    ) -> Retrieval:
+        """Rank papers for a question and keep the top k with their best passages."""
+        n_papers = len(self.papers)
+        terms = query_terms(question) or tokenize(question)
+        dense_paper = np.zeros(n_papers, dtype=np.float32)
+        chunk_sims: dict[int, float] = {}
+        if mode != "lexical" and n_papers:
+            n = min(len(self.chunks), max(MIN_DENSE_CANDIDATES, k * 12))
+            chunk_sims = self._dense(question, n)
+            for ci, sim in chunk_sims.items():
+                p = self.chunks[ci].paper
+                dense_paper[p] = max(dense_paper[p], sim)
+        lex = self.lexical.scores(terms) if mode != "dense" else np.zeros(n_papers, np.float32)
+        fused = self._fuse(dense_paper, lex, chunk_sims, mode)
+        author = self.match_author(question)
+        if author:
+            for p in self.authors[author]:
+                fused[p] += AUTHOR_BOOST
+            k = max(k, min(len(self.authors[author]), MAX_AUTHOR_PAPERS))
+        order = [int(i) for i in np.argsort(-fused, kind="stable")]
+        if filters:
+            order = [i for i in order if filters.allows(self.papers[i])]
+        hits = tuple(
+            self._hit(i, fused, dense_paper, lex, chunk_sims, terms, author) for i in order[:k]
+        )
+        best = order[:EVIDENCE_PAPERS]
+        return Retrieval(
+            query=question,
+            hits=hits,
+            terms=tuple(terms),
+            top_dense=max((float(dense_paper[i]) for i in best), default=0.0),
+            top_coverage=max((self.lexical.coverage(terms, i) for i in best), default=0.0),
+            unknown_terms=self.lexical.unknown_share(terms),
+            author=self.author_names.get(author) if author else None,
+        )
+
+    def _fuse(
+        self, dense: np.ndarray, lex: np.ndarray, chunk_sims: dict[int, float], mode: Mode
+    ) -> np.ndarray:
+        """Min-max normalise each side over its candidates and blend them."""
+        if mode == "lexical":
+            return lex.copy()
+        if mode == "dense":
+            return dense.copy()
+        floor = min(chunk_sims.values()) if chunk_sims else 0.0
+        top = float(dense.max()) if len(dense) else 0.0
+        d = np.where(dense > 0, (dense - floor) / max(top - floor, 1e-6), 0.0)
+        l_max = float(lex.max()) if len(lex) else 0.0
+        l = lex / l_max if l_max > 0 else lex
+        return (DENSE_WEIGHT * d + (1 - DENSE_WEIGHT) * l).astype(np.float32)
+
+    def _hit(
+        self,
+        p: int,
+        fused: np.ndarray,
+        dense: np.ndarray,
+        lex: np.ndarray,
+        chunk_sims: dict[int, float],
+        terms: list[str],
+        author: str | None,
+    ) -> Hit:
+        """Build a hit with the paper's passages ordered by how well they match."""
+        term_set = set(terms)
+        passages = []
+        for ci in self.paper_chunks[p]:
+            overlap = len(term_set & set(tokenize(self.chunks[ci].text))) / max(len(term_set), 1)
+            score = 0.5 * chunk_sims.get(ci, 0.0) + 0.5 * overlap
+            passages.append(Passage(self.chunks[ci].id, self.chunks[ci].text, round(score, 4)))
+        passages.sort(key=lambda x: -x.score)
+        return Hit(
+            paper=self.papers[p],
+            score=round(float(fused[p]), 4),
+            passages=tuple(passages),
+            dense_score=round(float(dense[p]), 4),
+            lexical_score=round(float(lex[p]), 4),
+            matched_author=self.author_names.get(author)
+            if author and p in self.authors[author]
+            else None,
+        )

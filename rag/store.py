@@ -1,0 +1,191 @@
+"""The Chroma collection: embedded or server client, identity checks, chunk and paper I/O."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rag.chunking import CHUNKER_VERSION
+from rag.config import Settings
+from rag.errors import PaperchatError
+from rag.records import Chunk, Paper
+
+if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
+
+PAGE = 2000
+
+
+class StoreError(PaperchatError):
+    """The index is missing, unreachable, or built differently from the settings."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What defines an index: its embedder and its chunking."""
+
+    embedder: str
+    chunking: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Identity:
+        """Build the identity the settings ask for."""
+        return cls(settings.embed_model, f"{CHUNKER_VERSION}/{settings.chunk_tokens}")
+
+
+def _client(settings: Settings) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_host:
+        try:
+            return chromadb.HttpClient(
+                host=settings.chroma_host,
+                port=settings.chroma_port,
+                ssl=settings.chroma_ssl,
+                settings=chroma_settings,
+            )
+        except Exception as exc:
+            raise StoreError(f"cannot reach {settings.store_location()}: {exc}") from exc
+    path = settings.data_dir / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+def open_collection(settings: Settings, create: bool = False) -> Collection:
+    """Open the collection, checking it was built with the configured embedder and chunking."""
+    wanted = Identity.from_settings(settings)
+    if not create and not settings.chroma_host and not (settings.data_dir / "chroma").exists():
+        raise StoreError(f"no index at {settings.data_dir}; run `paperchat ingest` first")
+    client = _client(settings)
+    names = {getattr(c, "name", c) for c in client.list_collections()}
+    if settings.collection not in names:
+        if not create:
+            raise StoreError(
+                f"no index in {settings.store_location()}; run `paperchat ingest` first"
+            )
+        return client.create_collection(
+            settings.collection,
+            metadata={"embedder": wanted.embedder, "chunking": wanted.chunking},
+            configuration={"hnsw": {"space": "cosine"}},
+            embedding_function=None,
+        )
+    collection = client.get_collection(settings.collection, embedding_function=None)
+    meta = collection.metadata or {}
+    found = Identity(str(meta.get("embedder")), str(meta.get("chunking")))
+    if found != wanted:
+        raise StoreError(
+            f"the index was built with embedder {found.embedder!r} and chunking {found.chunking!r}"
+            f" but settings ask for {wanted.embedder!r} / {wanted.chunking!r}; "
+            "rebuild it with `paperchat ingest --rebuild`"
+        )
+    return collection
+
+
+def drop_collection(settings: Settings) -> None:
+    """Delete the collection if it exists."""
+    client = _client(settings)
+    if settings.collection in {getattr(c, "name", c) for c in client.list_collections()}:
+        client.delete_collection(settings.collection)
+
+
+def paper_metadata(paper: Paper, content_hash: str, n_chunks: int) -> dict[str, Any]:
+    """Flatten a paper into the metadata every one of its chunks carries."""
+    return {
+        "paper_id": paper.id,
+        "title": paper.title,
+        "title_derived": paper.title_derived,
+        "authors": json.dumps(paper.authors),
+        "year": paper.year if paper.year is not None else -1,
+        "date": paper.date or "",
+        "url": paper.url or "",
+        "n_authors": paper.n_authors or 0,
+        "upvotes": paper.upvotes if paper.upvotes is not None else -1,
+        "sources": json.dumps(paper.sources),
+        "content_hash": content_hash,
+        "n_chunks": n_chunks,
+    }
+
+
+def paper_from_metadata(meta: dict[str, Any], abstract: str) -> Paper:
+    """Rebuild a Paper from chunk metadata."""
+    year, upvotes = int(meta.get("year", -1)), int(meta.get("upvotes", -1))
+    return Paper(
+        id=str(meta["paper_id"]),
+        title=str(meta["title"]),
+        abstract=abstract,
+        authors=tuple(json.loads(str(meta.get("authors") or "[]"))),
+        year=year if year >= 0 else None,
+        date=str(meta.get("date") or "") or None,
+        url=str(meta.get("url") or "") or None,
+        title_derived=bool(meta.get("title_derived")),
+        n_authors=int(meta.get("n_authors") or 0) or None,
+        upvotes=upvotes if upvotes >= 0 else None,
+        sources=tuple(json.loads(str(meta.get("sources") or "[]"))),
+    )
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as the store holds it."""
+
+    id: str
+    text: str
+    meta: dict[str, Any]
+
+
+def iter_chunks(collection: Collection, include_text: bool = True) -> Iterator[StoredChunk]:
+    """Yield every chunk in the collection, page by page."""
+    include: list[Any] = ["metadatas", "documents"] if include_text else ["metadatas"]
+    offset = 0
+    while True:
+        page = collection.get(include=include, limit=PAGE, offset=offset)
+        ids = page["ids"]
+        docs = page.get("documents") or [""] * len(ids)
+        for cid, doc, meta in zip(ids, docs, page["metadatas"] or [], strict=True):
+            yield StoredChunk(cid, doc or "", dict(meta))
+        if len(ids) < PAGE:
+            return
+        offset += PAGE
+
+
+def load_papers(collection: Collection) -> list[Paper]:
+    """Rebuild every complete paper (abstract joined from its chunks) from the store."""
+    parts: dict[str, dict[int, str]] = {}
+    metas: dict[str, dict[str, Any]] = {}
+    for chunk in iter_chunks(collection):
+        pid = str(chunk.meta["paper_id"])
+        parts.setdefault(pid, {})[int(chunk.meta["chunk_index"])] = chunk.text
+        metas[pid] = chunk.meta
+    papers = []
+    for pid, texts in parts.items():
+        if len(texts) == int(metas[pid]["n_chunks"]):
+            abstract = " ".join(texts[i] for i in sorted(texts))
+            papers.append(paper_from_metadata(metas[pid], abstract))
+    return papers
+
+
+def add_chunks(
+    collection: Collection,
+    chunks: Sequence[Chunk],
+    vectors: Sequence[list[float]],
+    metas: Sequence[dict[str, Any]],
+) -> None:
+    """Write chunks with their vectors through llama-index's Chroma vector store."""
+    from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    nodes = [
+        TextNode(
+            id_=chunk.id,
+            text=chunk.text,
+            embedding=vector,
+            metadata={**meta, "chunk_index": chunk.index},
+            relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=chunk.paper_id)},
+        )
+        for chunk, vector, meta in zip(chunks, vectors, metas, strict=True)
+    ]
+    ChromaVectorStore(chroma_collection=collection).add(nodes)
