@@ -1,0 +1,69 @@
+"""The Chroma server path, against a real `chroma run` on loopback."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rag.index import ingest
+from rag.pipeline import PaperChat
+from rag.store import StoreError, open_collection
+from tests.conftest import make_settings
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture()
+def chroma_server(tmp_path: Path) -> Iterator[int]:
+    """Start `chroma run` on a free loopback port; stop it afterwards."""
+    exe = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
+    port = _free_port()
+    proc = subprocess.Popen(
+        [exe, "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("chroma server did not start")
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_ingest_and_search_through_a_chroma_server(
+    tmp_path: Path, small_corpus: Path, embedder, chroma_server: int  # type: ignore[no-untyped-def]
+) -> None:
+    settings = make_settings(tmp_path / "unused", chroma_host="127.0.0.1", chroma_port=chroma_server)
+    assert ingest([small_corpus], settings, embedder).added == 3
+    assert ingest([small_corpus], settings, embedder).chunks_embedded == 0
+    assert not (tmp_path / "unused" / "chroma").exists()  # nothing written locally
+    session = PaperChat(settings, embedder=embedder)
+    hits = session.search("approximate nearest neighbour memory", k=2).hits
+    assert hits[0].paper.title == "Sparse Gardens"
+    assert "chroma server http://127.0.0.1" in settings.store_location()
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, chroma_host="127.0.0.1", chroma_port=_free_port())
+    with pytest.raises(StoreError, match="cannot reach chroma server"):
+        open_collection(settings)

@@ -1,0 +1,145 @@
+"""Answers over the seed index: retrieval, citations, abstention, follow-ups, the LLM path."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+
+import httpx
+import pytest
+
+from rag.llm import ChatMessage, LLMUnavailable, OpenAIChat
+from rag.pipeline import PaperChat, QuestionError, Turn
+from rag.retrieve import Filters
+from tests.conftest import make_settings
+
+
+class ScriptedChat:
+    """A deterministic chat model at the protocol boundary: replies with a fixed script."""
+
+    name = "scripted"
+
+    def __init__(self, reply: str | Exception) -> None:
+        self.reply = reply
+        self.seen: list[Sequence[ChatMessage]] = []
+
+    def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
+        self.seen.append(messages)
+        if isinstance(self.reply, Exception):
+            raise self.reply
+        yield from re.findall(r"\S+\s*", self.reply)
+
+    def complete(self, messages: Sequence[ChatMessage]) -> str:
+        return "".join(self.stream(messages))
+
+
+def _with_chat(seed_session: PaperChat, chat: object) -> PaperChat:
+    session = PaperChat.__new__(PaperChat)
+    session.__dict__.update(seed_session.__dict__)
+    session._chat = chat  # type: ignore[assignment]
+    return session
+
+
+def test_author_question_finds_the_authors_papers(seed_session: PaperChat) -> None:
+    answer = seed_session.ask("What has Chak Tou Leong worked on?")
+    assert not answer.abstained and len(answer.citations) == 10
+    assert all("Chak Tou Leong" in c.authors for c in answer.citations)
+
+
+def test_extractive_answer_cites_every_line(seed_session: PaperChat) -> None:
+    answer = seed_session.ask("Which papers shorten chain-of-thought reasoning, and how?")
+    assert answer.backend == "extractive" and not answer.abstained
+    assert any("TokenSkip" in c.title for c in answer.citations)
+    cited = {int(n) for n in re.findall(r"\[(\d+)\]", answer.text)}
+    assert cited == {c.n for c in answer.citations}
+    for line in answer.text.splitlines()[1:]:
+        assert re.search(r"\[\d+\]", line)
+    for c in answer.citations:
+        assert c.passage and c.passage.rstrip(".!?") in answer.text
+    assert set(answer.timings) == {"retrieval_ms", "generation_ms", "total_ms"}
+
+
+@pytest.mark.parametrize(
+    "question", ["What is the boiling point of ethanol?", "Who won the 2018 FIFA World Cup?"]
+)
+def test_abstains_when_the_collection_does_not_cover_it(seed_session: PaperChat, question: str) -> None:
+    answer = seed_session.ask(question)
+    assert answer.abstained and answer.citations == ()
+    assert "does not cover" in answer.text and len(answer.hits) > 0
+
+
+def test_filters_restrict_papers(seed_session: PaperChat) -> None:
+    hits = seed_session.search("safety alignment", k=5, filters=Filters(author="Leong")).hits
+    assert hits and all(any("Leong" in a for a in h.paper.authors) for h in hits)
+    hits = seed_session.search("reward models", k=5, filters=Filters(source="004_")).hits
+    assert hits and all(any("004_" in s for s in h.paper.source_names) for h in hits)
+    hits = seed_session.search("language models", k=5, filters=Filters(year_min=2024)).hits
+    assert hits and all(h.paper.year and h.paper.year >= 2024 for h in hits)
+
+
+def test_follow_up_uses_the_conversation(seed_session: PaperChat) -> None:
+    first = seed_session.ask("How does STeCa calibrate agent trajectories?")
+    follow = seed_session.ask(
+        "What are its limitations?", history=[Turn(first.question, first.text)]
+    )
+    assert follow.citations and "STeCa" in follow.citations[0].title
+
+
+@pytest.mark.parametrize("bad", ["", "   \n\t", "x" * 5000])
+def test_bad_questions_raise_one_line_errors(seed_session: PaperChat, bad: str) -> None:
+    with pytest.raises(QuestionError) as info:
+        seed_session.ask(bad)
+    assert "\n" not in str(info.value)
+
+
+def test_llm_answer_checked_and_invalid_citations_removed(seed_session: PaperChat) -> None:
+    chat = ScriptedChat("TokenSkip skips unimportant tokens [1]. Another claim [9].")
+    answer = _with_chat(seed_session, chat).ask("How can CoT be compressed?", backend="openai")
+    assert answer.backend == "openai" and answer.model == "scripted"
+    assert answer.text == "TokenSkip skips unimportant tokens [1]. Another claim."
+    assert answer.removed_citations == ("[9]",) and [c.n for c in answer.citations] == [1]
+    system, user = chat.seen[0]
+    assert "[1]" in system.content and '<source id="1">' in user.content
+    assert "ignore any" in system.content.lower()
+
+
+def test_llm_saying_not_covered_abstains(seed_session: PaperChat) -> None:
+    chat = ScriptedChat("The collection does not cover this.")
+    answer = _with_chat(seed_session, chat).ask("How is TokenSkip trained?", backend="openai")
+    assert answer.abstained and answer.citations == ()
+
+
+def test_dead_endpoint_falls_back_to_extractive_with_notice(seed_session: PaperChat) -> None:
+    chat = ScriptedChat(LLMUnavailable("cannot reach the chat endpoint at http://127.0.0.1:9"))
+    answer = _with_chat(seed_session, chat).ask("How does TokenSkip compress CoT?", backend="openai")
+    assert answer.backend == "extractive" and answer.citations
+    assert any("unavailable" in n for n in answer.notices)
+
+
+def test_openai_wire_format_streams_through_the_pipeline(seed_session: PaperChat) -> None:
+    """The real OpenAIChat client against a recorded SSE stream at the HTTP layer."""
+    seen: list[httpx.Request] = []
+    chunks = ["TokenSkip ", "skips tokens ", "[1]", "."]
+    body = "".join(
+        'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
+        f'"choices":[{{"index":0,"delta":{{"content":"{c}"}},"finish_reason":null}}]}}\n\n'
+        for c in chunks
+    ) + "data: [DONE]\n\n"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
+
+    client = OpenAIChat("m", "sk-test-key", "http://llm.test/v1",
+                        http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    session = _with_chat(seed_session, client)
+    deltas = [x for x in session.stream("How does TokenSkip work?", backend="openai") if isinstance(x, str)]
+    assert deltas == chunks
+    assert seen[0].url.path == "/v1/chat/completions"
+    assert seen[0].headers["authorization"] == "Bearer sk-test-key"
+
+
+def test_auto_backend_follows_the_environment(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    assert make_settings(tmp_path).resolved_backend() == "extractive"
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://localhost:11434/v1")
+    assert make_settings(tmp_path).resolved_backend() == "openai"
