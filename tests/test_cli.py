@@ -60,7 +60,9 @@ def test_ask_streams_text_and_references(seeded: Settings) -> None:
 
 
 def test_search_papers_stats(seeded: Settings) -> None:
-    search = json.loads(runner.invoke(app, ["search", "token skipping CoT compression", "--json"]).output)
+    search = json.loads(
+        runner.invoke(app, ["search", "token skipping CoT compression", "--json"]).output
+    )
     assert search["hits"][0]["title"].startswith("TokenSkip")
     papers = json.loads(runner.invoke(app, ["papers", "--json"]).output)
     assert len(papers) == 157 and all(p["abstract"] for p in papers)
@@ -69,7 +71,11 @@ def test_search_papers_stats(seeded: Settings) -> None:
 
 
 def test_chat_follow_up(seeded: Settings) -> None:
-    result = runner.invoke(app, ["chat"], input="How does STeCa calibrate trajectories?\nwhat are its limitations?\n/quit\n")
+    result = runner.invoke(
+        app,
+        ["chat"],
+        input="How does STeCa calibrate trajectories?\nwhat are its limitations?\n/quit\n",
+    )
     assert result.exit_code == 0
     assert result.output.count("STeCa") >= 2
 
@@ -83,7 +89,9 @@ def test_chat_follow_up(seeded: Settings) -> None:
         (["ask", "x", "--backend", "magic"], "unknown backend"),
     ],
 )
-def test_user_mistakes_give_one_line(args: list[str], message: str, request: pytest.FixtureRequest) -> None:
+def test_user_mistakes_give_one_line(
+    args: list[str], message: str, request: pytest.FixtureRequest
+) -> None:
     if args[:2] == ["ask", "   "]:
         request.getfixturevalue("seeded")
     result = runner.invoke(app, args)

@@ -22,7 +22,9 @@ def test_chunks_fit_the_model_and_keep_every_sentence(embedder) -> None:  # type
         assert all(paper.title in c.lexical_text for c in chunks)
 
 
-def test_reingest_is_idempotent_and_incremental(tmp_path: Path, small_corpus: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+def test_reingest_is_idempotent_and_incremental(
+    tmp_path: Path, small_corpus: Path, embedder
+) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(tmp_path / "idx")
     first = ingest([small_corpus], settings, embedder)
     assert (first.added, first.papers_total) == (3, 3) and first.chunks_embedded >= 3

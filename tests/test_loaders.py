@@ -36,7 +36,12 @@ def test_author_list_names_parsed_into_real_names() -> None:
 def test_daily_page_keeps_author_count_and_date() -> None:
     papers = {p.title: p for p in load_paths([SEEDS / "004_00d5de5d7227f76c.txt"]).papers}
     inverse = papers["Inverse Scaling: When Bigger Isn't Better"]
-    assert (inverse.n_authors, inverse.date, inverse.year, inverse.upvotes) == (27, "Jun 15, 2023", 2023, 0)
+    assert (inverse.n_authors, inverse.date, inverse.year, inverse.upvotes) == (
+        27,
+        "Jun 15, 2023",
+        2023,
+        0,
+    )
     reuse = papers["Metacognitive Reuse: Turning Recurring LLM Reasoning Into Concise Behaviors"]
     assert (reuse.n_authors, reuse.date, reuse.year, reuse.upvotes) == (4, "Sep 16", None, 1)
     assert "Get trending papers in your email inbox!" not in papers
@@ -46,7 +51,9 @@ def test_daily_page_keeps_author_count_and_date() -> None:
 def test_untitled_abstracts_get_a_derived_title() -> None:
     papers = load_paths([SEEDS / "003_26e3192963a7f04f.txt"]).papers
     assert all(p.title_derived for p in papers)
-    assert all(0 < len(p.title) <= 91 and p.abstract.startswith(p.title.rstrip("…")) for p in papers)
+    assert all(
+        0 < len(p.title) <= 91 and p.abstract.startswith(p.title.rstrip("…")) for p in papers
+    )
 
 
 def test_duplicates_merge_into_one_paper_with_both_sources() -> None:
@@ -61,7 +68,9 @@ def test_duplicates_merge_into_one_paper_with_both_sources() -> None:
 def test_ids_are_stable_and_content_based(tmp_path: Path) -> None:
     a = load_paths([SEEDS]).papers
     copy = tmp_path / "copy.txt"
-    copy.write_text((SEEDS / "002_bd0a92746cc09dbd.txt").read_text("utf-8").replace("  ", " "), "utf-8")
+    copy.write_text(
+        (SEEDS / "002_bd0a92746cc09dbd.txt").read_text("utf-8").replace("  ", " "), "utf-8"
+    )
     b = load_paths([copy]).papers
     assert {p.id for p in b} <= {p.id for p in a}
 
@@ -76,7 +85,9 @@ def test_layout_detected_from_content_not_name(tmp_path: Path) -> None:
     assert detect_layout("title,abstract\nA,B") == "csv"
 
 
-ABSTRACT = "We present a method that does something useful for language models and evaluate it well. " * 2
+ABSTRACT = (
+    "We present a method that does something useful for language models and evaluate it well. " * 2
+)
 
 
 def test_jsonl_good_and_malformed_lines(tmp_path: Path) -> None:
@@ -90,9 +101,16 @@ def test_jsonl_good_and_malformed_lines(tmp_path: Path) -> None:
     )
     result = load_paths([f])
     (paper,) = result.papers
-    assert (paper.title, paper.year, paper.url, paper.authors) == ("Good", 2024, "http://x", ("A B",))
+    assert (paper.title, paper.year, paper.url, paper.authors) == (
+        "Good",
+        2024,
+        "http://x",
+        ("A B",),
+    )
     assert [(s.line, s.reason.split(" ")[0]) for s in result.files[0].skipped] == [
-        (2, "invalid"), (3, "line"), (4, "empty"),
+        (2, "invalid"),
+        (3, "line"),
+        (4, "empty"),
     ]
 
 
@@ -109,7 +127,10 @@ def test_csv_missing_and_extra_columns(tmp_path: Path) -> None:
     (paper,) = result.papers
     assert paper.authors == ("Ada Lovelace", "Grace Hopper") and paper.year == 2022
     reasons = [(s.line, s.reason) for s in result.files[0].skipped]
-    assert reasons == [(3, "fewer fields than the header has"), (4, "more fields than the header has")]
+    assert reasons == [
+        (3, "fewer fields than the header has"),
+        (4, "more fields than the header has"),
+    ]
 
 
 def test_bibtex_entries(tmp_path: Path) -> None:
@@ -123,7 +144,11 @@ def test_bibtex_entries(tmp_path: Path) -> None:
     )
     result = load_paths([f])
     (paper,) = result.papers
-    assert (paper.title, paper.authors, paper.year) == ("A Braced Title", ("Alan Turing", "Grace Hopper"), 2020)
+    assert (paper.title, paper.authors, paper.year) == (
+        "A Braced Title",
+        ("Alan Turing", "Grace Hopper"),
+        2020,
+    )
     skipped = [(s.line, s.reason) for s in result.files[0].skipped]
     assert skipped == [(8, "empty abstract"), (10, "unbalanced braces: the entry never closes")]
 

@@ -36,7 +36,7 @@ class ScriptedChat:
 def _with_chat(seed_session: PaperChat, chat: object) -> PaperChat:
     session = PaperChat.__new__(PaperChat)
     session.__dict__.update(seed_session.__dict__)
-    session._chat = chat  # type: ignore[assignment]
+    session._chats = {"openai": chat}  # type: ignore[dict-item]
     return session
 
 
@@ -62,7 +62,9 @@ def test_extractive_answer_cites_every_line(seed_session: PaperChat) -> None:
 @pytest.mark.parametrize(
     "question", ["What is the boiling point of ethanol?", "Who won the 2018 FIFA World Cup?"]
 )
-def test_abstains_when_the_collection_does_not_cover_it(seed_session: PaperChat, question: str) -> None:
+def test_abstains_when_the_collection_does_not_cover_it(
+    seed_session: PaperChat, question: str
+) -> None:
     answer = seed_session.ask(question)
     assert answer.abstained and answer.citations == ()
     assert "does not cover" in answer.text and len(answer.hits) > 0
@@ -111,7 +113,9 @@ def test_llm_saying_not_covered_abstains(seed_session: PaperChat) -> None:
 
 def test_dead_endpoint_falls_back_to_extractive_with_notice(seed_session: PaperChat) -> None:
     chat = ScriptedChat(LLMUnavailable("cannot reach the chat endpoint at http://127.0.0.1:9"))
-    answer = _with_chat(seed_session, chat).ask("How does TokenSkip compress CoT?", backend="openai")
+    answer = _with_chat(seed_session, chat).ask(
+        "How does TokenSkip compress CoT?", backend="openai"
+    )
     assert answer.backend == "extractive" and answer.citations
     assert any("unavailable" in n for n in answer.notices)
 
@@ -120,20 +124,31 @@ def test_openai_wire_format_streams_through_the_pipeline(seed_session: PaperChat
     """The real OpenAIChat client against a recorded SSE stream at the HTTP layer."""
     seen: list[httpx.Request] = []
     chunks = ["TokenSkip ", "skips tokens ", "[1]", "."]
-    body = "".join(
-        'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
-        f'"choices":[{{"index":0,"delta":{{"content":"{c}"}},"finish_reason":null}}]}}\n\n'
-        for c in chunks
-    ) + "data: [DONE]\n\n"
+    body = (
+        "".join(
+            'data: {"id":"c","object":"chat.completion.chunk","created":1,"model":"m",'
+            f'"choices":[{{"index":0,"delta":{{"content":"{c}"}},"finish_reason":null}}]}}\n\n'
+            for c in chunks
+        )
+        + "data: [DONE]\n\n"
+    )
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
 
-    client = OpenAIChat("m", "sk-test-key", "http://llm.test/v1",
-                        http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    client = OpenAIChat(
+        "m",
+        "sk-test-key",
+        "http://llm.test/v1",
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
     session = _with_chat(seed_session, client)
-    deltas = [x for x in session.stream("How does TokenSkip work?", backend="openai") if isinstance(x, str)]
+    deltas = [
+        x
+        for x in session.stream("How does TokenSkip work?", backend="openai")
+        if isinstance(x, str)
+    ]
     assert deltas == chunks
     assert seen[0].url.path == "/v1/chat/completions"
     assert seen[0].headers["authorization"] == "Bearer sk-test-key"
