@@ -27,8 +27,10 @@ setup-dev: $(VENV)/.installed-dev
 ingest: setup
 	$(BIN)/paperchat stats >/dev/null 2>&1 || $(BIN)/paperchat ingest
 
+# Index the seeds if needed, show one cited answer in the terminal, then serve the chat UI.
 run: ingest
 	$(BIN)/paperchat ask "Which papers shorten chain-of-thought reasoning, and how?"
+	$(BIN)/paperchat serve
 
 test: setup-dev
 	$(BIN)/python -m pytest -q

@@ -349,6 +349,29 @@ def chat(k: K = None, backend: BACKEND = None) -> None:
         history.append(Turn(question, answer.text))
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind; anything but loopback is public.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 7860,
+) -> None:
+    """Start the chat UI (Gradio) in the browser: streamed cited answers and a sources panel."""
+    s = settings()
+    if host not in LOOPBACK and s.auth is None:
+        err.print(
+            f"[yellow]warning:[/yellow] serving on {host} without a login; "
+            "set PAPERCHAT_AUTH=user:password to require one"
+        )
+    from ui.app import serve as run_server
+
+    with user_errors():
+        run_server(s, host=host, port=port)
+
+
 def main() -> None:
     """Entry point of the `paperchat` console script."""
     app()

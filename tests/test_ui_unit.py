@@ -1,0 +1,132 @@
+"""Fast tests of the UI's pure rendering helpers (no server, no browser, no index)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from rag.records import Answer, Citation, Hit, Paper, Passage
+from rag.config import Settings
+from ui.app import make_filters, paper_rows
+from ui.render import (
+    EMPTY_SOURCES,
+    footer,
+    linkify,
+    render_answer,
+    render_error,
+    render_sources,
+    source_card,
+)
+
+EVIL = "<script>window.__pwned=1</script><b>bold</b>"
+
+
+def _paper(pid: str, title: str, abstract: str = "An abstract.", **kw: object) -> Paper:
+    return Paper(pid, title, abstract, sources=("corpus/a.txt:3",), **kw)  # type: ignore[arg-type]
+
+
+def _hit(paper: Paper) -> Hit:
+    return Hit(paper, 0.9, (Passage(f"{paper.id}:0", paper.abstract, 0.9),))
+
+
+def _answer(**kw: object) -> Answer:
+    p1 = _paper("p1", "TokenSkip", f"Abstract with {EVIL}.", authors=("Chak Tou Leong",), year=2025)
+    p2 = _paper("p2", "Other paper")
+    cite = Citation(1, "p1", "TokenSkip", ("Chak Tou Leong",), 2025, "a.txt", f"Passage {EVIL}")
+    base: dict[str, object] = {
+        "question": "q",
+        "text": "It skips tokens [1].",
+        "citations": (cite,),
+        "abstained": False,
+        "backend": "extractive",
+        "model": None,
+        "hits": (_hit(p1), _hit(p2)),
+        "timings": {"total_ms": 23.4},
+    }
+    base.update(kw)
+    return Answer(**base)  # type: ignore[arg-type]
+
+
+def test_linkify_turns_markers_into_links() -> None:
+    out = linkify("A [1] and B [2].")
+    assert '<a href="#src-1" class="cite" data-cite="1">[1]</a>' in out
+    assert 'href="#src-2"' in out
+
+
+def test_linkify_only_valid_markers_and_escapes_text() -> None:
+    out = linkify(f"{EVIL} [1] [7]", valid=[1])
+    assert "<script>" not in out and "&lt;script&gt;" in out
+    assert 'href="#src-1"' in out
+    assert "#src-7" not in out and "[7]" in out
+
+
+def test_linkify_keeps_bold_and_bullets_from_answers() -> None:
+    out = linkify("2 papers:\n- **Title**: text [1].")
+    assert "<b>Title</b>" in out
+    assert "• " in out and "<br>" in out
+
+
+def test_source_card_escapes_untrusted_text() -> None:
+    c = Citation(3, "p", f"T {EVIL}", (f"A {EVIL}",), 2024, f"f{EVIL}.txt", f"P {EVIL}")
+    card = source_card(c, abstract=f"Abs {EVIL}")
+    assert 'id="src-3"' in card and 'class="source-card"' in card
+    assert "<script>" not in card and "<b>bold" not in card
+    assert card.count("&lt;script&gt;") == 5
+    assert "<details" in card
+
+
+def test_render_sources_lists_cited_and_other_papers() -> None:
+    html_out = render_sources(_answer())
+    assert 'id="src-1"' in html_out
+    assert "Also retrieved (1)" in html_out and "Other paper" in html_out
+    assert "<script>" not in html_out
+    assert render_sources(None) == EMPTY_SOURCES
+
+
+def test_render_answer_has_links_and_footer() -> None:
+    out = render_answer(_answer())
+    assert 'class="cite"' in out
+    assert "extractive · 23 ms" in out
+    assert "abstained" not in out
+
+
+def test_abstention_is_marked_and_lists_closest_papers() -> None:
+    a = _answer(text="The collection does not cover this question.", citations=(), abstained=True)
+    out = render_answer(a)
+    assert 'class="answer abstained"' in out and "⚠️" in out
+    assert footer(a).endswith("abstained")
+    panel = render_sources(a)
+    assert "Closest papers (2)" in panel and "source-card" not in panel
+
+
+def test_footer_names_the_model() -> None:
+    a = _answer(backend="openai", model="gpt-4o-mini")
+    assert footer(a) == "openai · gpt-4o-mini · 23 ms"
+
+
+def test_render_error_escapes() -> None:
+    out = render_error(f"bad {EVIL}")
+    assert "Error" in out and "<script>" not in out
+
+
+def test_make_filters() -> None:
+    assert make_filters("", "All sources") is None
+    f = make_filters(" Leong ", "a.txt")
+    assert f is not None and f.author == "Leong" and f.source == "a.txt"
+
+
+def test_paper_rows_filter() -> None:
+    papers = [_paper("p1", "TokenSkip", authors=("Leong",), year=2025), _paper("p2", "Other")]
+    assert len(paper_rows(papers)) == 2
+    rows = paper_rows(papers, "leong")
+    assert rows == [["TokenSkip", "Leong", 2025, "corpus/a.txt"]]
+
+
+def test_auth_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings(_env_file=None).auth_pair() is None  # type: ignore[call-arg]
+    monkeypatch.setenv("PAPERCHAT_AUTH", "me:s3:cret")
+    assert Settings(_env_file=None).auth_pair() == ("me", "s3:cret")  # type: ignore[call-arg]
+    assert "s3:cret" not in repr(Settings(_env_file=None))  # type: ignore[call-arg]
+    monkeypatch.setenv("PAPERCHAT_AUTH", "nopassword")
+    with pytest.raises(ValidationError, match="user:password"):
+        Settings(_env_file=None)  # type: ignore[call-arg]

@@ -1,0 +1,5 @@
+"""Gradio chat UI for paperchat."""
+
+from ui.app import build_app, serve
+
+__all__ = ["build_app", "serve"]
