@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from rag.records import Answer, Citation, Hit, Paper, Passage
 from rag.config import Settings
+from rag.records import Answer, Citation, Hit, Paper, Passage
 from ui.app import make_filters, paper_rows
 from ui.render import (
     EMPTY_SOURCES,
