@@ -40,6 +40,8 @@ SOURCE = Annotated[
     str | None,
     typer.Option(help="Only papers read from a source file whose name contains this."),
 ]
+SINCE = Annotated[int | None, typer.Option(help="Only papers from this year or later.")]
+UNTIL = Annotated[int | None, typer.Option(help="Only papers from this year or earlier.")]
 BACKEND = Annotated[
     str | None,
     typer.Option(help="auto | extractive | openai | local (default: PAPERCHAT_BACKEND)."),
@@ -152,10 +154,12 @@ def _print_ingest(report: Any) -> None:
     )
 
 
-def _filters(author: str | None, source: str | None) -> Any:
+def _filters(author: str | None, source: str | None, since: int | None, until: int | None) -> Any:
     from rag.retrieve import Filters
 
-    return Filters(author=author, source=source) if (author or source) else None
+    if author is None and source is None and since is None and until is None:
+        return None
+    return Filters(author=author, source=source, year_min=since, year_max=until)
 
 
 @app.command()
@@ -164,6 +168,8 @@ def ask(
     k: K = None,
     author: AUTHOR = None,
     source: SOURCE = None,
+    since: SINCE = None,
+    until: UNTIL = None,
     backend: BACKEND = None,
     as_json: JSON = False,
 ) -> None:
@@ -174,7 +180,9 @@ def ask(
         raise typer.Exit(2)
     with user_errors():
         session = _session(s)
-        stream = session.stream(question, k=k, filters=_filters(author, source), backend=backend)
+        stream = session.stream(
+            question, k=k, filters=_filters(author, source, since, until), backend=backend
+        )
         answer = _render(stream, live=not as_json)
     if as_json:
         out.print_json(_to_json(answer_dict(answer)))
@@ -235,12 +243,14 @@ def search(
     k: K = None,
     author: AUTHOR = None,
     source: SOURCE = None,
+    since: SINCE = None,
+    until: UNTIL = None,
     as_json: JSON = False,
 ) -> None:
     """Rank papers for a query and show their best passages and scores."""
     s = settings()
     with user_errors():
-        result = _session(s).search(query, k, _filters(author, source))
+        result = _session(s).search(query, k, _filters(author, source, since, until))
     if as_json:
         rows = [
             {

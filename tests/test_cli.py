@@ -97,3 +97,9 @@ def test_user_mistakes_give_one_line(
     result = runner.invoke(app, args)
     assert result.exit_code != 0 and message in result.output
     assert "Traceback" not in result.output
+
+
+def test_year_filters(seeded: Settings) -> None:
+    result = runner.invoke(app, ["search", "reward models", "--since", "2024", "--until", "2024", "--json"])
+    hits = json.loads(result.output)["hits"]
+    assert hits and all(h["year"] == 2024 for h in hits)

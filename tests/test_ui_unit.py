@@ -113,6 +113,8 @@ def test_make_filters() -> None:
     assert make_filters("", "All sources") is None
     f = make_filters(" Leong ", "a.txt")
     assert f is not None and f.author == "Leong" and f.source == "a.txt"
+    years = make_filters("", "All sources", 2023, None)
+    assert years is not None and (years.year_min, years.year_max) == (2023, None)
 
 
 def test_paper_rows_filter() -> None:

@@ -27,7 +27,7 @@ EXAMPLES = [
     "How can LLM agents learn from step-level trajectory calibration?",
     "Which papers study retrieval-augmented generation?",
 ]
-BACKENDS = ["auto", "extractive", "openai"]
+BACKENDS = ["auto", "extractive", "openai", "local"]
 ALL_SOURCES = "All sources"
 PAPER_COLUMNS = ["Title", "Authors", "Year", "Sources"]
 
@@ -128,13 +128,20 @@ def paper_rows(papers: list[Paper], query: str = "") -> list[list[Any]]:
     return rows
 
 
-def make_filters(author: str | None, source: str | None) -> Filters | None:
+def make_filters(
+    author: str | None,
+    source: str | None,
+    year_min: float | None = None,
+    year_max: float | None = None,
+) -> Filters | None:
     """Build retrieval filters from the controls, or None when nothing is set."""
     author = (author or "").strip() or None
     source = None if not source or source == ALL_SOURCES else source
-    if author is None and source is None:
+    low = int(year_min) if year_min else None
+    high = int(year_max) if year_max else None
+    if author is None and source is None and low is None and high is None:
         return None
-    return Filters(author=author, source=source)
+    return Filters(author=author, source=source, year_min=low, year_max=high)
 
 
 def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks:
@@ -150,6 +157,8 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
         turns: list[Turn],
         author: str,
         source: str,
+        year_min: float | None,
+        year_max: float | None,
         k: float,
         backend: str,
     ) -> Iterator[tuple[Any, ...]]:
@@ -166,7 +175,7 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
             for item in pc.stream(
                 question,
                 k=int(k) if k else None,
-                filters=make_filters(author, source),
+                filters=make_filters(author, source, year_min, year_max),
                 backend=None if backend == "auto" else backend,
                 history=turns,
             ):
@@ -244,6 +253,13 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
                             elem_id="source-filter",
                         )
                     with gr.Row():
+                        year_min = gr.Number(
+                            label="From year", precision=0, elem_id="year-min", value=None
+                        )
+                        year_max = gr.Number(
+                            label="To year", precision=0, elem_id="year-max", value=None
+                        )
+                    with gr.Row():
                         k = gr.Slider(
                             1,
                             10,
@@ -276,10 +292,10 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
             )
             paper_filter.change(filter_papers, paper_filter, table)
 
-        inputs = [textbox, chatbot, turns_state, author, source, k, backend]
+        inputs = [textbox, chatbot, turns_state, author, source, year_min, year_max, k, backend]
         outputs = [chatbot, turns_state, sources_html, textbox]
-        textbox.submit(respond, inputs, outputs)
-        send.click(respond, inputs, outputs)
+        textbox.submit(respond, inputs, outputs, api_name="ask")
+        send.click(respond, inputs, outputs, api_name=False)
         clear.click(new_chat, None, outputs, queue=False)
         app.load(None, None, None, js=LOAD_JS)
     return app
