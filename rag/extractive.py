@@ -30,13 +30,16 @@ def select_hits(hits: tuple[Hit, ...], author: str | None) -> list[Hit]:
     return chosen[:MAX_PAPERS]
 
 
-def best_sentence(hit: Hit, terms: tuple[str, ...], lexical: LexicalIndex, topical: bool) -> str:
-    """Pick the abstract sentence that best answers the question (or states the contribution)."""
+def best_sentences(
+    hit: Hit, terms: tuple[str, ...], lexical: LexicalIndex, topical: bool, n: int = 1
+) -> list[str]:
+    """Pick the n sentences that best answer the question (or state the contribution), in order."""
     sentences = split_sentences(hit.paper.abstract)
     if not sentences:
-        return hit.paper.abstract
+        return [hit.paper.abstract]
     weights = {t: lexical.idf.get(t, lexical.max_idf) for t in terms}
     total = sum(weights.values()) or 1.0
+    best_passage = hit.passages[0].text if hit.passages else ""
 
     def score(i: int, sentence: str) -> float:
         words = set(tokenize(sentence))
@@ -44,23 +47,25 @@ def best_sentence(hit: Hit, terms: tuple[str, ...], lexical: LexicalIndex, topic
         cue = 1.5 if _CONTRIBUTION.search(sentence) else 0.0
         length = 0.0 if 6 <= len(sentence.split()) <= 60 else -2.0
         background = 1.5 if i == 0 else 0.0  # first sentences usually set the scene
-        return (overlap if topical else 0.0) + cue + length - background - 0.05 * i
+        in_best = 0.5 if best_passage and sentence in best_passage else 0.0
+        return (overlap if topical else 0.0) + cue + length + in_best - background - 0.05 * i
 
-    return max(enumerate(sentences), key=lambda pair: score(*pair))[1]
+    ranked = sorted(enumerate(sentences), key=lambda pair: -score(*pair))[:n]
+    return [sentence for _, sentence in sorted(ranked)]
 
 
-def compose(hits: list[Hit], sentences: list[str], author: str | None) -> str:
+def compose(hits: list[Hit], sentences: list[list[str]], author: str | None) -> str:
     """Write the answer: one cited line per paper, with a lead line when there are several."""
     if len(hits) == 1:
-        return cite(sentences[0], 1)
+        return " ".join(cite(sentence, 1) for sentence in sentences[0])
     lead = (
         f"The collection has {len(hits)} papers by {author}:"
         if author
         else f"{len(hits)} papers in the collection bear on this:"
     )
     lines = [
-        f"- **{hit.paper.title}**: {cite(sentence, i)}"
-        for i, (hit, sentence) in enumerate(zip(hits, sentences, strict=True), 1)
+        f"- **{hit.paper.title}**: " + " ".join(cite(sentence, i) for sentence in chosen)
+        for i, (hit, chosen) in enumerate(zip(hits, sentences, strict=True), 1)
     ]
     return "\n".join([lead, *lines])
 

@@ -11,7 +11,7 @@ from rag.citations import check_citations
 from rag.config import Settings
 from rag.embed import Embedder, make_embedder
 from rag.errors import PaperchatError
-from rag.extractive import best_sentence, compose, select_hits
+from rag.extractive import best_sentences, compose, select_hits
 from rag.lexical import query_terms
 from rag.llm import ChatModel, LLMError, LLMUnavailable, OpenAIChat
 from rag.prompt import NOT_COVERED, build_messages
@@ -169,11 +169,14 @@ class PaperChat:
     ) -> Answer:
         hits = select_hits(retrieval.hits, retrieval.author)
         topical = not retrieval.author or len(retrieval.terms) > 2
+        per_paper = 2 if len(hits) == 1 else 1
         sentences = [
-            best_sentence(h, retrieval.terms, self.retriever.lexical, topical) for h in hits
+            best_sentences(h, retrieval.terms, self.retriever.lexical, topical, per_paper)
+            for h in hits
         ]
         citations = tuple(
-            _citation(n, h, s) for n, (h, s) in enumerate(zip(hits, sentences, strict=True), 1)
+            _citation(n, h, " ".join(s))
+            for n, (h, s) in enumerate(zip(hits, sentences, strict=True), 1)
         )
         text = compose(hits, sentences, retrieval.author)
         return Answer(

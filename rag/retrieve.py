@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from rag.config import Settings
 from rag.embed import Embedder
-from rag.lexical import LexicalIndex, query_terms, tokenize
+from rag.lexical import QUESTION_WORDS, STOPWORDS, LexicalIndex, query_terms, tokenize
 from rag.records import Hit, Paper, Passage
 from rag.store import iter_chunks, open_collection, paper_from_metadata
 from rag.text import fold
@@ -114,15 +115,27 @@ class Retriever:
                 key = fold(name)
                 self.authors.setdefault(key, set()).add(i)
                 self.author_names[key] = name
+        surnames: dict[str, set[str]] = {}
+        for key in self.authors:
+            surnames.setdefault(key.rsplit(" ", 1)[-1], set()).add(key)
+        self.surnames = {s: next(iter(k)) for s, k in surnames.items() if len(k) == 1}
 
     def match_author(self, question: str) -> str | None:
-        """Return the folded author name the question mentions, if any (longest first)."""
+        """Return the folded author name the question mentions, if any.
+
+        Full names match anywhere; a bare surname matches when it is capitalised (not as
+        the question's first word), not an ordinary word, and belongs to one author only.
+        """
         words = fold(question).split()
         for n in (4, 3, 2):
             for i in range(len(words) - n + 1):
                 gram = " ".join(words[i : i + n])
                 if gram in self.authors:
                     return gram
+        for word in re.findall(r"(?<=\s)[A-Z][\w'-]{2,}", question):
+            key = fold(word)
+            if key in self.surnames and key not in STOPWORDS | QUESTION_WORDS:
+                return self.surnames[key]
         return None
 
     def _dense(self, question: str, n: int) -> dict[int, float]:

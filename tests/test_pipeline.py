@@ -166,3 +166,16 @@ def test_author_filter_scopes_a_vague_question(seed_session: PaperChat) -> None:
     assert all("Qingyu Yin" in c.authors for c in answer.citations)
     off_topic = seed_session.ask("What is the boiling point of ethanol?", filters=Filters(author="Yin"))
     assert off_topic.abstained
+
+
+def test_a_unique_surname_is_enough(seed_session: PaperChat) -> None:
+    retriever = seed_session.retriever
+    assert retriever.match_author("Which papers has Leong written?") == "chak tou leong"
+    assert retriever.match_author("What did Wang write?") is None  # several authors named Wang
+    assert retriever.match_author("Long chain-of-thought reasoning") is None  # first word
+
+
+def test_single_paper_answer_gives_two_cited_sentences(seed_session: PaperChat) -> None:
+    answer = seed_session.ask("How does STeCa build its calibrated trajectories?")
+    assert len(answer.citations) == 1
+    assert answer.text.count("[1]") == 2 and "reflection" in answer.text
