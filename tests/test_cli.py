@@ -41,13 +41,13 @@ def test_ingest_reports_per_file_and_exit_code(small_corpus: Path, tmp_path: Pat
     assert "papers.jsonl: 3 papers (jsonl)" in result.output
     assert "skipped line 1: abstract too short" in result.output
     again = runner.invoke(app, ["ingest", str(small_corpus), "--json"])
-    assert json.loads(again.output)["chunks_embedded"] == 0
+    assert json.loads(again.stdout)["chunks_embedded"] == 0
 
 
 def test_ask_json_is_the_answer_record(seeded: Settings) -> None:
     result = runner.invoke(app, ["ask", "How does STeCa calibrate trajectories?", "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["backend"] == "extractive" and data["abstained"] is False
     assert data["citations"][0]["title"].startswith("STeCa")
     assert set(data["timings"]) == {"retrieval_ms", "generation_ms", "total_ms"}
@@ -61,12 +61,12 @@ def test_ask_streams_text_and_references(seeded: Settings) -> None:
 
 def test_search_papers_stats(seeded: Settings) -> None:
     search = json.loads(
-        runner.invoke(app, ["search", "token skipping CoT compression", "--json"]).output
+        runner.invoke(app, ["search", "token skipping CoT compression", "--json"]).stdout
     )
     assert search["hits"][0]["title"].startswith("TokenSkip")
-    papers = json.loads(runner.invoke(app, ["papers", "--json"]).output)
+    papers = json.loads(runner.invoke(app, ["papers", "--json"]).stdout)
     assert len(papers) == 157 and all(p["abstract"] for p in papers)
-    stats = json.loads(runner.invoke(app, ["stats", "--json"]).output)
+    stats = json.loads(runner.invoke(app, ["stats", "--json"]).stdout)
     assert stats["papers"] == 157 and stats["embedder"] == "bundled:all-MiniLM-L6-v2"
 
 
@@ -101,5 +101,5 @@ def test_user_mistakes_give_one_line(
 
 def test_year_filters(seeded: Settings) -> None:
     result = runner.invoke(app, ["search", "reward models", "--since", "2024", "--until", "2024", "--json"])
-    hits = json.loads(result.output)["hits"]
+    hits = json.loads(result.stdout)["hits"]
     assert hits and all(h["year"] == 2024 for h in hits)
