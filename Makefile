@@ -37,7 +37,7 @@ test: setup-dev
 
 lint: setup-dev
 	$(BIN)/ruff check rag ui eval tests
-	$(BIN)/mypy rag
+	$(BIN)/mypy rag ui
 
 clean:
 	rm -rf $(VENV) .paperchat

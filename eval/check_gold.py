@@ -16,6 +16,7 @@ whitespace-normalised abstract), no two entries the same paper; each answer fact
 unanswerable questions have empty gold and facts. Exits 1 with one line per
 problem, else prints a summary (type and seed-file counts) and exits 0.
 """
+
 import argparse
 import json
 import re
@@ -36,14 +37,14 @@ def norm(s):
 
 def parse_seed(text):
     """Return (layout, [(title or None, abstract), ...]) for one seed file."""
-    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     if lines and lines[0].startswith("Abstract:"):
         out = []
-        for l in lines:
-            if l.startswith("Abstract:"):
-                out.append([None, l[len("Abstract:"):]])
+        for line in lines:
+            if line.startswith("Abstract:"):
+                out.append([None, line[len("Abstract:") :]])
             elif out:  # wrapped continuation line
-                out[-1][1] += " " + l
+                out[-1][1] += " " + line
         return "abstracts", [(t, a) for t, a in out]
     if lines and (lines[0] == "new" or "Get trending papers" in text):
         paras = [norm(p) for p in re.split(r"\n\s*\n", text) if p.strip()]
@@ -51,11 +52,11 @@ def parse_seed(text):
         body = [p for p in paras[start:] if not (p[0] in "•·" or DATE.match(p))]
         if len(body) % 2:
             raise ValueError("odd number of title/abstract paragraphs")
-        return "daily", list(zip(body[0::2], body[1::2]))
+        return "daily", list(zip(body[0::2], body[1::2], strict=True))
     body = lines[1:]
     if len(body) % 3:
         raise ValueError("author-list body is not made of title/authors/abstract triples")
-    return "authors", list(zip(body[0::3], body[2::3]))
+    return "authors", list(zip(body[0::3], body[2::3], strict=False))
 
 
 def load_papers(seed_dir, problems):
@@ -71,7 +72,9 @@ def load_papers(seed_dir, problems):
         if layout == "abstracts":
             untitled.add(label)
         for title, abstract in pairs:
-            p = papers.setdefault(norm(abstract).lower(), {"title": None, "abstract": norm(abstract), "files": set()})
+            p = papers.setdefault(
+                norm(abstract).lower(), {"title": None, "abstract": norm(abstract), "files": set()}
+            )
             p["title"] = p["title"] or title
             p["files"].add(label)
     return list(papers.values()), per_file, untitled
@@ -98,8 +101,11 @@ def check_question(q, papers, problems, where):
     hit = []
     for entry in gold:
         e = norm(entry) if isinstance(entry, str) else ""
-        found = [p for p in papers if entry == p["title"]
-                 or (len(e) >= MIN_PREFIX and p["abstract"].startswith(e))]
+        found = [
+            p
+            for p in papers
+            if entry == p["title"] or (len(e) >= MIN_PREFIX and p["abstract"].startswith(e))
+        ]
         if len(found) != 1:
             problems.append(f"{where}: gold entry matches {len(found)} papers: {str(entry)[:60]!r}")
         elif any(found[0] is h for h in hit):
@@ -159,8 +165,11 @@ def main():
     if problems:
         print(f"FAILED: {len(problems)} problem(s)")
         return 1
-    print(f"seeds: {args.seeds} -> {len(papers)} unique papers ("
-          + ", ".join(f"{k}: {v}" for k, v in sorted(per_file.items())) + ")")
+    print(
+        f"seeds: {args.seeds} -> {len(papers)} unique papers ("
+        + ", ".join(f"{k}: {v}" for k, v in sorted(per_file.items()))
+        + ")"
+    )
     print(f"questions: {n} OK")
     print("per type: " + ", ".join(f"{t}={types[t]}" for t in TYPES))
     print("questions per seed file: " + ", ".join(f"{k}={files[k]}" for k in sorted(per_file)))

@@ -7,19 +7,95 @@ from typing import Annotated
 
 import typer
 
+EVAL_DIR = Path(__file__).parent
+
 
 def eval_command(
-    questions: Annotated[
-        Path, typer.Option(help="JSONL question set.")
-    ] = Path(__file__).parent / "questions.jsonl",
+    questions: Annotated[Path, typer.Option("--questions", help="JSONL question set.")] = EVAL_DIR
+    / "questions.jsonl",
+    backend: Annotated[
+        str | None,
+        typer.Option(help="auto | extractive | openai | local (default: PAPERCHAT_BACKEND)."),
+    ] = None,
+    k: Annotated[
+        int | None,
+        typer.Option("--k", "-k", min=1, max=50, help="Papers per question (default: TOP_K)."),
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Where report.md, results.json and plots go.")
+    ] = EVAL_DIR / "out",
+    compare: Annotated[
+        bool, typer.Option("--compare", help="Also rank with BM25 alone and dense alone.")
+    ] = False,
+    judge: Annotated[
+        bool,
+        typer.Option(
+            "--judge/--no-judge",
+            help="LLM-judged faithfulness of cited claims (only when an LLM is configured).",
+        ),
+    ] = True,
+    gate: Annotated[
+        bool,
+        typer.Option(
+            "--gate",
+            help="Exit 1 unless recall@5 >= 0.95, citation precision >= 0.90 and abstention "
+            "precision and recall >= 0.85 (the quality gate).",
+        ),
+    ] = False,
 ) -> None:
-    """Measure retrieval and abstention on a question set and print the figures."""
-    from eval.retrieval import evaluate, load_questions
-    from rag.config import Settings
+    """Measure retrieval, answers, abstention and latency on a question set; write a report."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from eval.harness import (
+        QuestionFileError,
+        gate_failures,
+        llm_configured,
+        load_questions,
+        run_eval,
+    )
+    from eval.report import rich_summary, write_report
+    from rag.cli import BACKENDS, settings, user_errors
     from rag.pipeline import PaperChat
 
-    session = PaperChat(Settings())
-    figures = evaluate(session, load_questions(questions))
-    for name, row in figures.items():
-        typer.echo(f"{name:>12}: " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
-                                          for k, v in row.items()))
+    err = Console(stderr=True, highlight=False)
+    console = Console(highlight=False)
+    if backend is not None and backend not in BACKENDS:
+        err.print(f"[red]error:[/red] unknown backend {backend!r} (choose {', '.join(BACKENDS)})")
+        raise typer.Exit(1)
+    try:
+        qs = load_questions(questions)
+    except QuestionFileError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    s = settings()
+    use_judge = judge and llm_configured(s)
+    with user_errors():
+        session = PaperChat(s)
+        with Progress(console=err, transient=True) as bar:
+            task = bar.add_task("evaluating", total=len(qs))
+
+            def progress(done: int, total: int, qid: str) -> None:
+                bar.update(task, completed=done, description=f"evaluating {qid}".rstrip())
+
+            run = run_eval(
+                session,
+                qs,
+                k=k,
+                backend=backend,
+                compare=compare,
+                judge=use_judge,
+                progress=progress,
+                question_file=str(questions),
+            )
+    written = write_report(run, out)
+    for item in rich_summary(run):
+        console.print(item)
+    if not any(p.suffix == ".png" for p in written):
+        err.print("note: matplotlib is not installed, so no plots were drawn")
+    console.print("wrote " + ", ".join(str(p) for p in written))
+    failures = gate_failures(run.summary) if gate else {}
+    for name, why in failures.items():
+        err.print(f"[red]gate failed:[/red] {name} {why}")
+    if failures:
+        raise typer.Exit(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -140,13 +140,15 @@ def ingest(
 
 
 def _print_ingest(report: Any) -> None:
+    from rich.markup import escape
+
     for f in report.files:
-        status = f"[red]{f.error}[/red]" if f.error else f"{f.found} papers ({f.layout})"
-        extra = f", {f.merged} duplicates merged" if f.merged else ""
-        extra += f", {len(f.skipped)} skipped" if f.skipped else ""
-        out.print(f"{f.path}: {status}{extra}")
-        for skip in f.skipped:
-            out.print(f"  [yellow]skipped[/yellow] line {skip.line}: {skip.reason}")
+        if f.error is None:
+            extra = f", {f.merged} duplicates merged" if f.merged else ""
+            extra += f", {len(f.skipped)} skipped" if f.skipped else ""
+            out.print(f"{escape(f.path)}: {f.found} papers ({f.layout}){extra}")
+    for line in (w for f in report.files for w in f.warnings()):
+        err.print(f"[yellow]warning:[/yellow] {escape(line)}")
     out.print(
         f"[bold]{report.papers_total} papers indexed[/bold]: {report.added} added, "
         f"{report.updated} updated, {report.unchanged} unchanged, {report.removed} removed; "
@@ -197,13 +199,16 @@ def answer_dict(answer: Answer) -> dict[str, Any]:
     return data
 
 
-def _render(
-    stream: Iterator[Any], live: bool, write: Callable[[str], None] | None = None
-) -> Answer:
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _render(stream: Iterator[Any], live: bool) -> Answer:
     """Stream text to the terminal, then print the references; return the Answer."""
     from rag.records import Answer
 
-    write = write or (lambda text: (sys.stdout.write(text), sys.stdout.flush()))
+    write = _write
     final = None
     for item in stream:
         if isinstance(item, Answer):

@@ -6,10 +6,17 @@ import re
 
 from rag.lexical import LexicalIndex, tokenize
 from rag.records import Hit
+from rag.retrieve import AUTHOR_BOOST
 from rag.text import split_sentences
 
 MAX_PAPERS = 4
-RELATIVE_CUTOFF = 0.6
+LIST_CUTOFF = 0.6  # a question asking for several papers keeps those within 60% of the best
+SINGLE_CUTOFF = 0.85  # otherwise only near-ties with the best paper are cited
+_PLURAL = re.compile(
+    r"\b(papers|studies|works|articles|approaches|methods|techniques|list|compare|both"
+    r"|several|various|ones|two|three|four|other)\b",
+    re.IGNORECASE,
+)
 _CONTRIBUTION = re.compile(
     r"\b(we (propose|introduce|present|develop|design|find|show)"
     r"|this (paper|work)|in this (paper|work))\b",
@@ -17,17 +24,25 @@ _CONTRIBUTION = re.compile(
 )
 
 
-def select_hits(hits: tuple[Hit, ...], author: str | None) -> list[Hit]:
-    """Keep the papers close enough to the best one to be part of the answer."""
+def select_hits(
+    hits: tuple[Hit, ...], question: str, author: str | None, topical: bool
+) -> list[Hit]:
+    """Keep the papers close enough to the best one to be part of the answer.
+
+    A question in the plural ("which papers ...") keeps more of them than one about a single
+    paper. A question naming an author keeps that author's papers: all of them when it asks
+    nothing more, otherwise those that match the rest of the question.
+    """
     if not hits:
         return []
-    if author:
-        by_author = [h for h in hits if h.matched_author]
-        if by_author:
-            return by_author
-    top = hits[0].score
-    chosen = [h for h in hits if h.score >= RELATIVE_CUTOFF * top]
-    return chosen[:MAX_PAPERS]
+    cutoff = LIST_CUTOFF if _PLURAL.search(question) else SINGLE_CUTOFF
+    by_author = [h for h in hits if h.matched_author] if author else []
+    if by_author and not topical:
+        return by_author
+    pool = by_author or list(hits)
+    base = [h.score - (AUTHOR_BOOST if h.matched_author else 0.0) for h in pool]
+    chosen = [h for h, b in zip(pool, base, strict=True) if b >= cutoff * max(base)]
+    return chosen if by_author else chosen[:MAX_PAPERS]
 
 
 def best_sentences(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from rag.chunking import chunk_paper
 from rag.config import Settings
 from rag.embed import Embedder
-from rag.loaders import FileReport, load_paths, merge, source_name
+from rag.loaders import FileReport, LoadResult, load_paths, merge, source_name
 from rag.records import Chunk, Paper
 from rag.store import (
     StoreError,
@@ -88,18 +88,27 @@ class _Existing:
         return len(self.chunk_ids) == self.n_chunks
 
 
-def _existing_papers(collection: Collection) -> dict[str, _Existing]:
+def _existing_papers(collection: Collection, settings: Settings) -> dict[str, _Existing]:
     found: dict[str, _Existing] = {}
-    for chunk in iter_chunks(collection, include_text=False):
-        pid = str(chunk.meta["paper_id"])
-        if pid not in found:
-            found[pid] = _Existing(
-                paper_from_metadata(chunk.meta, ""),
-                [],
-                int(chunk.meta["n_chunks"]),
-                str(chunk.meta.get("content_hash")),
-            )
-        found[pid].chunk_ids.append(chunk.id)
+    chunk_id = "?"
+    try:
+        for chunk in iter_chunks(collection, include_text=False):
+            chunk_id = chunk.id
+            pid = str(chunk.meta["paper_id"])
+            if pid not in found:
+                found[pid] = _Existing(
+                    paper_from_metadata(chunk.meta, ""),
+                    [],
+                    int(chunk.meta["n_chunks"]),
+                    str(chunk.meta.get("content_hash")),
+                )
+            found[pid].chunk_ids.append(chunk.id)
+    except (KeyError, TypeError, ValueError) as exc:  # chunks without paperchat's metadata
+        raise StoreError(
+            f"the collection {settings.collection!r} in {settings.store_location()} holds "
+            f"chunks paperchat did not write (near chunk {chunk_id!r}: {type(exc).__name__} "
+            f"{exc}); rebuild it with `paperchat ingest --rebuild`"
+        ) from None
     return found
 
 
@@ -120,10 +129,10 @@ def _plan(
         elif kept != old.paper.sources:
             to_relabel.append(replace(old.paper, sources=kept))
     for paper in loaded:
-        old = existing.get(paper.id)
-        if old is None:
+        if paper.id not in existing:
             to_embed.append(paper)
             continue
+        old = existing[paper.id]
         others = replace(
             old.paper, sources=tuple(s for s in old.paper.sources if _file_of(s) not in files)
         )
@@ -151,9 +160,16 @@ def ingest(
 @contextmanager
 def ingest_lock(settings: Settings) -> Iterator[None]:
     """Hold an exclusive lock on the data dir so two ingests never interleave."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     path = settings.data_dir / "ingest.lock"
-    with open(path, "a+", encoding="utf-8") as handle:
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:
+        raise StoreError(
+            f"cannot use {settings.data_dir} as the data folder ({exc.strerror or exc}); it must "
+            "be a writable folder: move the file away or set PAPERCHAT_DATA_DIR elsewhere"
+        ) from None
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -183,7 +199,34 @@ def _ingest(
     if rebuild:
         drop_collection(settings)
     collection = open_collection(settings, create=True)
-    existing = _existing_papers(collection)
+    with _store_errors(settings):
+        return _apply(loaded, collection, settings, embedder, progress)
+
+
+@contextmanager
+def _store_errors(settings: Settings) -> Iterator[None]:
+    """Turn Chroma failures mid-ingest into one StoreError line (what was written stays valid)."""
+    from chromadb.errors import ChromaError
+
+    try:
+        yield
+    except (ChromaError, OSError) as exc:
+        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise StoreError(
+            f"writing to {settings.store_location()} failed ({detail}); papers written so far "
+            "are complete, run `paperchat ingest` again to finish"
+        ) from None
+
+
+def _apply(
+    loaded: LoadResult,
+    collection: Collection,
+    settings: Settings,
+    embedder: Embedder,
+    progress: Progress | None,
+) -> IngestReport:
+    """Delete, relabel and embed so the collection matches the loaded papers."""
+    existing = _existing_papers(collection, settings)
     files = {_file_of(s) for p in loaded.papers for s in p.sources}
     files |= {source_name(Path(f.path)) for f in loaded.files}
     to_embed, to_relabel, to_delete = _plan(loaded.papers, existing, files)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from rag.citations import check_citations
@@ -12,7 +12,7 @@ from rag.config import Settings
 from rag.embed import Embedder, make_embedder
 from rag.errors import PaperchatError
 from rag.extractive import best_sentences, compose, select_hits
-from rag.lexical import query_terms
+from rag.lexical import query_terms, tokenize
 from rag.llm import ChatModel, LLMError, LLMUnavailable, OpenAIChat
 from rag.prompt import NOT_COVERED, build_messages
 from rag.records import Answer, Citation, Hit
@@ -167,8 +167,9 @@ class PaperChat:
     def _extractive(
         self, question: str, retrieval: Retrieval, notices: tuple[str, ...] = ()
     ) -> Answer:
-        hits = select_hits(retrieval.hits, retrieval.author)
-        topical = not retrieval.author or len(retrieval.terms) > 2
+        name_terms = set(tokenize(retrieval.author or ""))
+        topical = any(t not in name_terms for t in query_terms(retrieval.query))
+        hits = select_hits(retrieval.hits, retrieval.query, retrieval.author, topical)
         per_paper = 2 if len(hits) == 1 else 1
         sentences = [
             best_sentences(h, retrieval.terms, self.retriever.lexical, topical, per_paper)
@@ -192,7 +193,7 @@ class PaperChat:
 
     def _llm(
         self, question: str, standalone: str, retrieval: Retrieval, backend: str
-    ) -> Iterator[str | Answer]:
+    ) -> Generator[str, None, Answer]:
         model = self.chat_model(backend)
         hits = retrieval.hits
         parts: list[str] = []

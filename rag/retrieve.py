@@ -144,7 +144,7 @@ class Retriever:
         Texts and metadata are already in memory, so only ids and distances are fetched.
         """
         result = self.collection.query(
-            query_embeddings=[self.embedder.embed_query(question)],
+            query_embeddings=[self.embedder.embed_query(question)],  # type: ignore[arg-type]
             n_results=n,
             include=["distances"],  # type: ignore[list-item]
         )

@@ -51,8 +51,38 @@ def _client(settings: Settings) -> Any:
         except Exception as exc:
             raise StoreError(f"cannot reach {settings.store_location()}: {exc}") from exc
     path = settings.data_dir / "chroma"
-    path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        where = path if settings.data_dir.is_dir() else settings.data_dir
+        raise StoreError(
+            f"cannot use {where} as the index folder ({exc.strerror or exc}); it must be a "
+            "writable folder: move the file away or set PAPERCHAT_DATA_DIR elsewhere"
+        ) from None
+    try:
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    except Exception as exc:
+        _forget_client(str(path))
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: Any, exc: BaseException) -> StoreError:
+    """The one-line error for an index folder Chroma cannot open."""
+    detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+    return StoreError(
+        f"the index at {path} is unreadable ({detail}); move that folder away (or delete it) "
+        "and run `paperchat ingest` to build a new one"
+    )
+
+
+def _forget_client(path: str) -> None:
+    """Drop Chroma's cached client for `path` after a failed open, so a retry starts fresh."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient._identifier_to_system.pop(path, None)
+    except Exception:  # a private detail of chromadb: best effort only
+        pass
 
 
 def open_collection(settings: Settings, create: bool = False) -> Collection:
@@ -61,20 +91,34 @@ def open_collection(settings: Settings, create: bool = False) -> Collection:
     if not create and not settings.chroma_host and not (settings.data_dir / "chroma").exists():
         raise StoreError(f"no index at {settings.data_dir}; run `paperchat ingest` first")
     client = _client(settings)
-    names = {getattr(c, "name", c) for c in client.list_collections()}
-    if settings.collection not in names:
-        if not create:
-            raise StoreError(
-                f"no index in {settings.store_location()}; run `paperchat ingest` first"
+    try:
+        names = {getattr(c, "name", c) for c in client.list_collections()}
+        if settings.collection not in names:
+            if not create:
+                raise StoreError(
+                    f"no index in {settings.store_location()}; run `paperchat ingest` first"
+                )
+            return client.create_collection(
+                settings.collection,
+                metadata={"embedder": wanted.embedder, "chunking": wanted.chunking},
+                configuration={"hnsw": {"space": "cosine"}},
+                embedding_function=None,
             )
-        return client.create_collection(
-            settings.collection,
-            metadata={"embedder": wanted.embedder, "chunking": wanted.chunking},
-            configuration={"hnsw": {"space": "cosine"}},
-            embedding_function=None,
-        )
-    collection = client.get_collection(settings.collection, embedding_function=None)
+        collection = client.get_collection(settings.collection, embedding_function=None)
+    except StoreError:
+        raise
+    except Exception as exc:
+        if settings.chroma_host:
+            raise StoreError(f"{settings.store_location()} failed: {exc}") from None
+        _forget_client(str(settings.data_dir / "chroma"))
+        raise _unreadable(settings.data_dir / "chroma", exc) from None
     meta = collection.metadata or {}
+    if "embedder" not in meta or "chunking" not in meta:
+        raise StoreError(
+            f"the collection {settings.collection!r} in {settings.store_location()} was not made "
+            "by paperchat (it has no embedder/chunking metadata); set PAPERCHAT_COLLECTION to "
+            "another name, or replace it with `paperchat ingest --rebuild`"
+        )
     found = Identity(str(meta.get("embedder")), str(meta.get("chunking")))
     if found != wanted:
         raise StoreError(
@@ -175,10 +219,10 @@ def add_chunks(
     metas: Sequence[dict[str, Any]],
 ) -> None:
     """Write chunks with their vectors through llama-index's Chroma vector store."""
-    from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+    from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo, TextNode
     from llama_index.vector_stores.chroma import ChromaVectorStore
 
-    nodes = [
+    nodes: list[BaseNode] = [
         TextNode(
             id_=chunk.id,
             text=chunk.text,

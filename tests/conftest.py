@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,26 +56,39 @@ def seed_session(seed_settings: Settings, embedder):  # type: ignore[no-untyped-
     return PaperChat(seed_settings, embedder=embedder)
 
 
+SMALL_CORPUS = [
+    {
+        "title": "Quantum Widgets",
+        "abstract": "We study quantum widgets and their entanglement properties in noisy "
+        "channels. Our widgets improve fidelity by 12% over classical baselines on three "
+        "benchmarks.",
+        "authors": ["Ada Lovelace"],
+        "year": 2021,
+    },
+    {
+        "title": "Sparse Gardens",
+        "abstract": "Sparse gardens are a new data structure for approximate nearest neighbour "
+        "search. They cut memory use in half while keeping recall above 95% on standard "
+        "datasets.",
+        "authors": "Grace Hopper; Alan Turing",
+        "year": 2023,
+    },
+    {
+        "title": "Tidal Parsing",
+        "abstract": "Tidal parsing reads streams of tokens in waves, so a parser can recover "
+        "from errors without backtracking. We prove it runs in linear time and evaluate it on "
+        "noisy source code.",
+        "authors": ["Barbara Liskov"],
+        "year": 2019,
+    },
+]
+
+
 @pytest.fixture()
 def small_corpus(tmp_path: Path) -> Iterator[Path]:
     """A folder with a few JSONL papers, fast to embed."""
     folder = tmp_path / "corpus"
     folder.mkdir()
-    (folder / "papers.jsonl").write_text(
-        "\n".join(
-            [
-                '{"title": "Quantum Widgets", "abstract": "We study quantum widgets and their '
-                "entanglement properties in noisy channels. Our widgets improve fidelity by 12% "
-                'over classical baselines on three benchmarks.", "authors": ["Ada Lovelace"], "year": 2021}',
-                '{"title": "Sparse Gardens", "abstract": "Sparse gardens are a new data structure '
-                "for approximate nearest neighbour search. They cut memory use in half while keeping "
-                'recall above 95% on standard datasets.", "authors": "Grace Hopper; Alan Turing", "year": 2023}',
-                '{"title": "Tidal Parsing", "abstract": "Tidal parsing reads streams of tokens in waves, '
-                "so a parser can recover from errors without backtracking. We prove it runs in linear time "
-                'and evaluate it on noisy source code.", "authors": ["Barbara Liskov"], "year": 2019}',
-            ]
-        )
-        + "\n",
-        "utf-8",
-    )
+    lines = [json.dumps(record) for record in SMALL_CORPUS]
+    (folder / "papers.jsonl").write_text("\n".join(lines) + "\n", "utf-8")
     yield folder

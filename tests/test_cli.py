@@ -100,6 +100,8 @@ def test_user_mistakes_give_one_line(
 
 
 def test_year_filters(seeded: Settings) -> None:
-    result = runner.invoke(app, ["search", "reward models", "--since", "2024", "--until", "2024", "--json"])
+    result = runner.invoke(
+        app, ["search", "reward models", "--since", "2024", "--until", "2024", "--json"]
+    )
     hits = json.loads(result.stdout)["hits"]
     assert hits and all(h["year"] == 2024 for h in hits)

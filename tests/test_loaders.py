@@ -136,7 +136,8 @@ def test_csv_missing_and_extra_columns(tmp_path: Path) -> None:
 def test_bibtex_entries(tmp_path: Path) -> None:
     f = tmp_path / "refs.bib"
     f.write_text(
-        "@article{good2020,\n  title = {A {Braced} Title},\n  author = {Turing, Alan and Grace Hopper},\n"
+        "@article{good2020,\n  title = {A {Braced} Title},\n"
+        "  author = {Turing, Alan and Grace Hopper},\n"
         f"  year = 2020,\n  abstract = {{{ABSTRACT}}}\n}}\n\n"
         "@inproceedings{noabs, title={No Abstract Here}, year={2021}}\n\n"
         "@article{broken, title={Never closes, abstract={x}\n",
@@ -161,7 +162,9 @@ def test_unreadable_files_are_reported_not_raised(tmp_path: Path) -> None:
     utf16.write_text("Abstract:" + ABSTRACT, "utf-16")
     result = load_paths([tmp_path])
     errors = {Path(f.path).name: f.error for f in result.files}
-    assert "not UTF-8" in errors["latin.txt"]
+    assert errors["latin.txt"] is None  # decoded as Windows-1252, with a note
+    latin = next(f for f in result.files if f.path.endswith("latin.txt"))
+    assert "Windows-1252" in latin.notes[0]
     assert "binary" in errors["blob.txt"]
     assert errors["empty.txt"] == "file is empty"
-    assert errors["utf16.txt"] is None and len(result.papers) == 1
+    assert errors["utf16.txt"] is None and len(result.papers) == 2

@@ -161,10 +161,14 @@ def test_auto_backend_follows_the_environment(tmp_path, monkeypatch: pytest.Monk
 
 
 def test_author_filter_scopes_a_vague_question(seed_session: PaperChat) -> None:
-    answer = seed_session.ask("What has this author worked on?", filters=Filters(author="Qingyu Yin"))
+    answer = seed_session.ask(
+        "What has this author worked on?", filters=Filters(author="Qingyu Yin")
+    )
     assert not answer.abstained and answer.citations
     assert all("Qingyu Yin" in c.authors for c in answer.citations)
-    off_topic = seed_session.ask("What is the boiling point of ethanol?", filters=Filters(author="Yin"))
+    off_topic = seed_session.ask(
+        "What is the boiling point of ethanol?", filters=Filters(author="Yin")
+    )
     assert off_topic.abstained
 
 

@@ -295,7 +295,7 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
         inputs = [textbox, chatbot, turns_state, author, source, year_min, year_max, k, backend]
         outputs = [chatbot, turns_state, sources_html, textbox]
         textbox.submit(respond, inputs, outputs, api_name="ask")
-        send.click(respond, inputs, outputs, api_name=False)
+        send.click(respond, inputs, outputs, api_visibility="private")
         clear.click(new_chat, None, outputs, queue=False)
         app.load(None, None, None, js=LOAD_JS)
     return app

@@ -5,17 +5,28 @@ Layouts are detected from content, never from file names: see `corpus/README.md`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rag.loaders.base import Draft, Skip, UnreadableFile, read_text
+from rag.loaders.base import (
+    MAX_ABSTRACT_CHARS,
+    MAX_FILE_BYTES,
+    Draft,
+    Skip,
+    UnreadableFile,
+    decode_file,
+    one_line,
+)
 from rag.loaders.seeds import parse_abstract_lines, parse_author_list, parse_daily_page
 from rag.loaders.structured import parse_bibtex, parse_csv, parse_jsonl
 from rag.records import Paper
 from rag.text import fingerprint
 
 __all__ = [
+    "MAX_ABSTRACT_CHARS",
+    "MAX_FILE_BYTES",
     "FileReport",
     "LoadResult",
     "Skip",
@@ -47,6 +58,20 @@ class FileReport:
     merged: int
     skipped: tuple[Skip, ...]
     error: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def warnings(self) -> list[str]:
+        """One line per problem: `path: skipped line N: reason`, file errors, decoding notes.
+
+        Every line names the file, and the line number when the problem is a record; no line
+        contains a newline, however odd the file name or the reason.
+        """
+        name = one_line(self.path, 500)
+        lines = [f"{name}: note: {one_line(n)}" for n in self.notes]
+        if self.error is not None:
+            lines.append(f"{name}: skipped file: {one_line(self.error)}")
+        lines += [f"{name}: skipped line {s.line}: {one_line(s.reason)}" for s in self.skipped]
+        return lines
 
 
 @dataclass(frozen=True)
@@ -61,10 +86,31 @@ class LoadResult:
         """Count records skipped and files that could not be read."""
         return sum(len(f.skipped) + (f.error is not None) for f in self.files)
 
+    def warnings(self) -> list[str]:
+        """Every file's warnings, one line each (see `FileReport.warnings`)."""
+        return [line for f in self.files for line in f.warnings()]
+
+
+_DETECT_LINES = 2000
+
+
+def _first_lines(text: str, limit: int) -> list[str]:
+    """The first `limit` non-blank lines, stripped, without splitting the whole text."""
+    lines: list[str] = []
+    start = 0
+    while len(lines) < limit and start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        for piece in text[start:end].splitlines():  # also splits on \r, \v, \x1c...
+            if piece.strip():
+                lines.append(piece.strip())
+        start = end + 1
+    return lines
+
 
 def detect_layout(text: str) -> str:
-    """Name the layout of a file's text from its content."""
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    """Name the layout of a file's text from its content (its first 2,000 lines)."""
+    lines = _first_lines(text, _DETECT_LINES)
     if not lines:
         return "empty"
     first = lines[0]
@@ -113,22 +159,84 @@ def source_name(path: Path) -> str:
         return str(resolved)
 
 
+def _markup_kind(text: str) -> str | None:
+    """Name the markup a file starts with (HTML, XML), or None for plain text."""
+    head = text[:2048].lstrip().lower()
+    if head.startswith(("<!doctype html", "<html")) or (
+        head.startswith("<") and ("<html" in head or "<body" in head or "<head>" in head)
+    ):
+        return "an HTML page"
+    if head.startswith("<?xml"):
+        return "XML"
+    return None
+
+
 def load_file(path: Path) -> tuple[list[Draft], FileReport]:
     """Parse one file; a file that cannot be read yields an error report, not an exception."""
     try:
-        text = read_text(path)
+        decoded = decode_file(path)
     except UnreadableFile as exc:
         return [], FileReport(str(path), "unreadable", 0, 0, (), error=str(exc))
+    text, notes = decoded.text, decoded.notes
+    markup = _markup_kind(text)
+    if markup:
+        error = f"looks like {markup}, not a corpus file; save its text, or export JSONL/CSV/BibTeX"
+        return [], FileReport(str(path), "markup", 0, 0, (), error=error, notes=notes)
+    text, too_long = _drop_long_lines(text)
     layout = detect_layout(text)
     if layout == "empty":
-        return [], FileReport(str(path), layout, 0, 0, (), error="file is empty")
+        empty = None if too_long else "file is empty"
+        return [], FileReport(str(path), layout, 0, 0, tuple(too_long), error=empty, notes=notes)
     drafts, skips = _PARSERS[layout](text)
+    del text
+    skips += too_long
+    drafts, dupes = _dedupe(drafts)
     name = source_name(path)
     drafts = [replace(d, source=f"{name}:{d.line}") for d in drafts]
-    report = FileReport(str(path), layout, len(drafts), 0, tuple(skips))
-    if not drafts and not skips:
+    all_skips = sorted([*skips, *dupes], key=lambda s: s.line)
+    report = FileReport(str(path), layout, len(drafts), 0, tuple(all_skips), notes=notes)
+    if not drafts and not all_skips:
         report = replace(report, error=f"no papers found ({layout} layout)")
     return drafts, report
+
+
+MAX_LINE_CHARS = 1_000_000  # 50x the longest abstract: no layout has a record line this long
+_LONG_LINE = re.compile(rf"^[^\n]{{{MAX_LINE_CHARS},}}", re.MULTILINE)
+
+
+def _drop_long_lines(text: str) -> tuple[str, list[Skip]]:
+    """Blank out lines no record can fill, before any parser copies them around.
+
+    Line numbers stay as they were (the newline is kept); each dropped line is one skip.
+    """
+    parts: list[str] = []
+    skips: list[Skip] = []
+    pos, line, counted = 0, 1, 0
+    for m in _LONG_LINE.finditer(text):
+        line += text.count("\n", counted, m.start())
+        counted = m.start()
+        skips.append(Skip(line, f"line too long ({m.end() - m.start():,} characters)"))
+        parts.append(text[pos : m.start()])
+        pos = m.end()
+    if not skips:
+        return text, []
+    parts.append(text[pos:])
+    return "".join(parts), skips
+
+
+def _dedupe(drafts: list[Draft]) -> tuple[list[Draft], list[Skip]]:
+    """Keep the first record of each abstract within one file; later copies are skips."""
+    first: dict[str, int] = {}
+    kept: list[Draft] = []
+    skips: list[Skip] = []
+    for draft in drafts:
+        key = fingerprint(draft.abstract)
+        if key in first:
+            skips.append(Skip(draft.line, f"duplicate of line {first[key]} (same abstract)"))
+            continue
+        first[key] = draft.line
+        kept.append(replace(draft, key=key))
+    return kept, skips
 
 
 def load_paths(paths: Iterable[Path]) -> LoadResult:
@@ -139,7 +247,7 @@ def load_paths(paths: Iterable[Path]) -> LoadResult:
         drafts, report = load_file(path)
         dupes = 0
         for draft in drafts:
-            paper = draft.to_paper(fingerprint(draft.abstract))
+            paper = draft.to_paper(draft.key or fingerprint(draft.abstract))
             if paper.id in merged:
                 dupes += 1
                 merged[paper.id] = merge(merged[paper.id], paper)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import codecs
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +12,20 @@ from rag.records import Paper
 from rag.text import clean, derive_title
 
 MIN_ABSTRACT_CHARS = 80
+MAX_ABSTRACT_CHARS = 20_000  # the longest real abstracts are ~5,000 characters
+MAX_TITLE_CHARS = 1_000
+MAX_FILE_BYTES = 200 * 1024 * 1024  # refused before reading: a corpus file, not a data dump
+_SNIFF_BYTES = 4096
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # never part of prose
+_MAGIC = {
+    b"%PDF-": "a PDF",
+    b"PK\x03\x04": "a ZIP archive (or .docx/.xlsx)",
+    b"\x1f\x8b": "gzip-compressed",
+    b"\xfd7zXZ": "xz-compressed",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"SQLite format 3": "an SQLite database",
+}
 
 
 class UnreadableFile(Exception):
@@ -38,16 +54,17 @@ class Draft:
     n_authors: int | None = None
     upvotes: int | None = None
     source: str = ""
+    key: str = ""  # the abstract's fingerprint, once computed
 
     def to_paper(self, paper_id: str) -> Paper:
         """Build the Paper record, deriving a title when the file gave none."""
-        abstract = clean(self.abstract)
-        title = clean(self.title or "")
+        abstract = clean(_CONTROL.sub(" ", self.abstract))
+        title = clean(_CONTROL.sub(" ", self.title or ""))
         return Paper(
             id=paper_id,
             title=title or derive_title(abstract),
             abstract=abstract,
-            authors=tuple(a for a in (clean(x) for x in self.authors) if a),
+            authors=tuple(a for a in (clean(_CONTROL.sub(" ", x)) for x in self.authors) if a),
             year=self.year,
             date=self.date,
             url=self.url,
@@ -60,27 +77,108 @@ class Draft:
 
 def check_abstract(abstract: str) -> str | None:
     """Return why an abstract is unusable, or None when it is fine."""
+    if len(abstract) > 4 * MAX_ABSTRACT_CHARS:  # don't normalise megabytes just to reject them
+        return _too_long(len(abstract))
     text = clean(abstract)
     if not text:
         return "empty abstract"
     if len(text) < MIN_ABSTRACT_CHARS:
         return f"abstract too short ({len(text)} characters)"
+    if len(text) > MAX_ABSTRACT_CHARS:
+        return _too_long(len(text))
     return None
 
 
+def _too_long(n: int) -> str:
+    return f"too long to be an abstract ({n:,} characters; the limit is {MAX_ABSTRACT_CHARS:,})"
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Squash a message onto one line (control characters included) and cap its length."""
+    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A file's text plus notes on how it was decoded (e.g. a legacy encoding was assumed)."""
+
+    text: str
+    notes: tuple[str, ...] = ()
+
+
 def read_text(path: Path) -> str:
-    """Decode a file as UTF-8 (with or without BOM) or BOM-marked UTF-16; reject binary."""
+    """Decode a corpus file to text; see `decode_file`."""
+    return decode_file(path).text
+
+
+def decode_file(path: Path) -> Decoded:
+    """Decode a file as UTF-8, BOM-marked UTF-16, or (with a note) Windows-1252 text.
+
+    Raises UnreadableFile for anything that is not a regular text file: missing, special,
+    over MAX_FILE_BYTES, binary (NUL bytes, known magic numbers), or undecodable.
+    """
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(info.st_mode):
+        raise UnreadableFile("not a regular file")
+    if info.st_size > MAX_FILE_BYTES:
+        raise UnreadableFile(
+            f"file too large ({info.st_size / 2**20:,.0f} MB; the limit is "
+            f"{MAX_FILE_BYTES // 2**20} MB); split it into smaller files"
+        )
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from exc
+    except MemoryError:
+        raise UnreadableFile("not enough memory to read it; split it into smaller files") from None
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return raw.decode("utf-16")
-    if b"\x00" in raw[:4096]:
+        try:
+            return Decoded(raw.decode("utf-16"))
+        except UnicodeDecodeError as exc:
+            raise UnreadableFile(
+                f"has a UTF-16 byte-order mark but is not valid UTF-16 (offset {exc.start})"
+            ) from None
+    head = raw[:_SNIFF_BYTES]
+    for magic, kind in _MAGIC.items():
+        if head.startswith(magic):
+            raise UnreadableFile(f"binary file ({kind}); export its text first")
+    if b"\x00" in head:
         raise UnreadableFile("binary file (contains NUL bytes)")
+    notes: list[str] = []
+    nuls = raw.count(b"\x00")
+    if nuls:
+        raw = raw.replace(b"\x00", b"")
+        notes.append(f"removed {nuls} NUL bytes (the file looks partly corrupted)")
     try:
-        return raw.decode("utf-8-sig")
+        return Decoded(raw.decode("utf-8-sig"), tuple(notes))
     except UnicodeDecodeError as exc:
+        bad_at = exc.start
+    text = _legacy_text(raw)
+    if text is None:
         raise UnreadableFile(
-            f"not UTF-8 text (bad byte at offset {exc.start}); re-save it as UTF-8"
-        ) from exc
+            f"not UTF-8 text (bad byte at offset {bad_at}) and not readable as Windows-1252 "
+            "either; re-save it as UTF-8"
+        )
+    notes.append(
+        f"not UTF-8 (bad byte at offset {bad_at}); decoded as Windows-1252/Latin-1 "
+        "(re-save it as UTF-8 if accents look wrong)"
+    )
+    return Decoded(text, tuple(notes))
+
+
+def _legacy_text(raw: bytes) -> str | None:
+    """Decode single-byte legacy text (cp1252, else Latin-1) if it reads as prose."""
+    for encoding in ("cp1252", "latin-1"):
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        sample = text[:200_000]
+        odd = sum(1 for c in sample if not (c.isprintable() or c in "\t\n\r\f"))
+        if odd <= max(2, len(sample) // 1000):
+            return text
+    return None

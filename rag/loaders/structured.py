@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import Mapping
 
-from rag.loaders.base import Draft, Skip, check_abstract
+from rag.loaders.base import MAX_TITLE_CHARS, Draft, Skip, check_abstract
 from rag.text import person_name
 
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
@@ -39,10 +39,13 @@ def _draft(record: Mapping[str, object], line: int) -> Draft | Skip:
     problem = check_abstract(abstract)
     if problem:
         return Skip(line, problem)
+    title = str(lowered.get("title") or "").strip()
+    if len(title) > MAX_TITLE_CHARS:
+        return Skip(line, f"title too long ({len(title):,} characters)")
     url = str(lowered.get("url") or lowered.get("doi") or "").strip() or None
     return Draft(
         line=line,
-        title=str(lowered.get("title") or "").strip() or None,
+        title=title or None,
         abstract=abstract,
         authors=_authors(lowered.get("authors") or lowered.get("author")),
         year=_year(lowered.get("year") or lowered.get("date")),
@@ -63,7 +66,10 @@ def parse_jsonl(text: str) -> tuple[list[Draft], list[Skip]]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            items.append(Skip(n, f"invalid JSON ({exc.msg})"))
+            items.append(Skip(n, f"invalid JSON ({exc.msg}, column {exc.colno})"))
+            continue
+        except RecursionError:
+            items.append(Skip(n, "invalid JSON (nested too deeply)"))
             continue
         if not isinstance(record, dict):
             items.append(Skip(n, "line is not a JSON object"))
@@ -73,25 +79,43 @@ def parse_jsonl(text: str) -> tuple[list[Draft], list[Skip]]:
 
 
 def parse_csv(text: str) -> tuple[list[Draft], list[Skip]]:
-    """Parse a CSV or TSV file with a header row that names an 'abstract' column."""
+    """Parse a CSV or TSV file with a header row that names an 'abstract' column.
+
+    A malformed row is skipped with its line number and reading goes on with the next row.
+    """
     dialect = "excel-tab" if text.split("\n", 1)[0].count("\t") > 0 else "excel"
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    reader = csv.reader(io.StringIO(text), dialect=dialect)
     items: list[Draft | Skip] = []
-    try:
-        for row in reader:
-            line = reader.line_num
-            if None in row:
-                items.append(Skip(line, "more fields than the header has"))
-            elif any(v is None for v in row.values()):
-                items.append(Skip(line, "fewer fields than the header has"))
-            else:
-                items.append(_draft(row, line))
-    except csv.Error as exc:
-        items.append(Skip(reader.line_num, f"malformed CSV ({exc})"))
+    header: list[str] | None = None
+    while True:
+        before = reader.line_num
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            items.append(Skip(before + 1, f"malformed CSV ({exc})"))
+            if reader.line_num == before:  # nothing consumed: give up rather than loop
+                break
+            continue
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        if header is None:
+            header = [h.strip() for h in row]
+            continue
+        line = before + 1  # where the record starts (a quoted field may span lines)
+        if len(row) > len(header):
+            items.append(Skip(line, "more fields than the header has"))
+        elif len(row) < len(header):
+            items.append(Skip(line, "fewer fields than the header has"))
+        else:
+            items.append(_draft(dict(zip(header, row, strict=True)), line))
     return _collect(items)
 
 
 _ENTRY = re.compile(r"@(\w+)\s*\{", re.MULTILINE)
+_LINE_ENTRY = re.compile(r"^[ \t]*@\w+\s*\{", re.MULTILINE)
+_BRACE = re.compile(r"[{}]")
 
 
 def _bib_fields(body: str) -> dict[str, str]:
@@ -127,28 +151,40 @@ def _bib_fields(body: str) -> dict[str, str]:
     return fields
 
 
-def _entry_body(text: str, open_brace: int) -> str | None:
-    """Return the text inside an entry's outer braces, or None if they never close."""
+def _entry_body(text: str, open_brace: int, limit: int | None = None) -> str | None:
+    """Return the text inside an entry's outer braces, or None if they close not before `limit`."""
     depth = 0
-    for i in range(open_brace, len(text)):
-        depth += text[i] == "{"
-        depth -= text[i] == "}"
+    for m in _BRACE.finditer(text, open_brace, len(text) if limit is None else limit):
+        depth += 1 if m.group() == "{" else -1
         if depth == 0:
-            return text[open_brace + 1 : i]
+            return text[open_brace + 1 : m.start()]
     return None
 
 
 def parse_bibtex(text: str) -> tuple[list[Draft], list[Skip]]:
-    """Parse BibTeX entries that carry an `abstract` field."""
+    """Parse BibTeX entries that carry an `abstract` field.
+
+    An entry whose braces never close is skipped; reading resumes at the next entry that
+    starts a line.
+    """
     items: list[Draft | Skip] = []
+    line, counted = 1, 0
+    resume = 0
     for m in _ENTRY.finditer(text):
-        line = text.count("\n", 0, m.start()) + 1
+        if m.start() < resume:  # an '@word{' inside an entry already read
+            continue
+        line += text.count("\n", counted, m.start())
+        counted = m.start()
         if m.group(1).lower() in {"comment", "preamble", "string"}:
             continue
-        body = _entry_body(text, m.end() - 1)
+        nxt = _LINE_ENTRY.search(text, m.end())
+        limit = nxt.start() if nxt else len(text)
+        body = _entry_body(text, m.end() - 1, limit)
         if body is None:
             items.append(Skip(line, "unbalanced braces: the entry never closes"))
-            break
+            resume = limit
+            continue
+        resume = m.end() + len(body) + 1
         fields = _bib_fields(body)
         if "author" in fields:
             fields["authors"] = fields.pop("author")
