@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,6 +122,10 @@ def test_answer_cites_and_highlights_source(page: Page) -> None:
     expect(page.locator(".answer-meta").first).to_contain_text("extractive")
     link.click()
     expect(card).to_have_class("source-card highlight")
+    # the answer exports as Markdown with its numbered references
+    page.get_by_text("Export the answer as Markdown").click()
+    export = page.locator("#export-markdown textarea")
+    expect(export).to_have_value(re.compile(r"\[1\] TokenSkip"))
     # follow-up keeps the conversation going
     ask(page, "What methods do they use?", 2)
     expect(page.locator("#chatbot .answer")).to_have_count(2)

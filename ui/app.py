@@ -16,7 +16,14 @@ from rag.pipeline import PaperChat, Turn
 from rag.records import Answer, Paper
 from rag.retrieve import Filters
 from rag.store import load_papers, open_collection
-from ui.render import EMPTY_SOURCES, render_answer, render_error, render_partial, render_sources
+from ui.render import (
+    EMPTY_SOURCES,
+    answer_markdown,
+    render_answer,
+    render_error,
+    render_partial,
+    render_sources,
+)
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +174,7 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
         question = message or ""
         chat.append({"role": "user", "content": question})
         chat.append({"role": "assistant", "content": render_partial("…")})
-        yield chat, turns, gr.update(), ""
+        yield chat, turns, gr.update(), "", gr.update()
         text = ""
         answer: Answer | None = None
         try:
@@ -182,29 +189,29 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
                 if isinstance(item, str):
                     text += item
                     chat[-1] = {"role": "assistant", "content": render_partial(text)}
-                    yield chat, turns, gr.update(), ""
+                    yield chat, turns, gr.update(), "", gr.update()
                 else:
                     answer = item
         except PaperchatError as exc:
             chat[-1] = {"role": "assistant", "content": render_error(str(exc))}
-            yield chat, turns, gr.update(), ""
+            yield chat, turns, gr.update(), "", gr.update()
             return
         except Exception as exc:  # never show a traceback in the chat
             log.exception("unexpected error answering %r", question)
             msg = f"something went wrong ({type(exc).__name__}); please try again"
             chat[-1] = {"role": "assistant", "content": render_error(msg)}
-            yield chat, turns, gr.update(), ""
+            yield chat, turns, gr.update(), "", gr.update()
             return
         if answer is None:
             chat[-1] = {"role": "assistant", "content": render_error("no answer was produced")}
-            yield chat, turns, gr.update(), ""
+            yield chat, turns, gr.update(), "", gr.update()
             return
         chat[-1] = {"role": "assistant", "content": render_answer(answer)}
         turns.append(Turn(answer.question, answer.text))
-        yield chat, turns, render_sources(answer), ""
+        yield chat, turns, render_sources(answer), "", answer_markdown(answer)
 
     def new_chat() -> tuple[Any, ...]:
-        return [], [], EMPTY_SOURCES, ""
+        return [], [], EMPTY_SOURCES, "", ""
 
     def filter_papers(query: str) -> list[list[Any]]:
         return paper_rows(papers, query)
@@ -277,6 +284,14 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
                 sources_html = gr.HTML(EMPTY_SOURCES, elem_id="sources-panel", js_on_load=None)
+                with gr.Accordion("Export the answer as Markdown", open=False):
+                    export = gr.Textbox(
+                        label="Answer with numbered references",
+                        lines=8,
+                        buttons=["copy"],
+                        interactive=False,
+                        elem_id="export-markdown",
+                    )
         with gr.Tab("Papers"):
             paper_filter = gr.Textbox(
                 label="Filter papers",
@@ -293,7 +308,7 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
             paper_filter.change(filter_papers, paper_filter, table)
 
         inputs = [textbox, chatbot, turns_state, author, source, year_min, year_max, k, backend]
-        outputs = [chatbot, turns_state, sources_html, textbox]
+        outputs = [chatbot, turns_state, sources_html, textbox, export]
         textbox.submit(respond, inputs, outputs, api_name="ask")
         send.click(respond, inputs, outputs, api_visibility="private")
         clear.click(new_chat, None, outputs, queue=False)
