@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 
-.PHONY: run test setup setup-dev ingest lint clean
+.PHONY: run test setup setup-dev ingest screenshot lint clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,9 @@ run: ingest
 
 test: setup-dev
 	$(BIN)/python -m pytest -q
+
+screenshot: setup-dev
+	SCREENSHOT_PATH=$(CURDIR)/docs/screenshot.png $(BIN)/python -m pytest -q tests/test_ui_browser.py -k screenshot
 
 lint: setup-dev
 	$(BIN)/ruff check rag ui eval tests

@@ -281,9 +281,6 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
                             label="Backend",
                             elem_id="backend",
                         )
-            with gr.Column(scale=2):
-                gr.Markdown("### Sources")
-                sources_html = gr.HTML(EMPTY_SOURCES, elem_id="sources-panel", js_on_load=None)
                 with gr.Accordion("Export the answer as Markdown", open=False):
                     export = gr.Textbox(
                         label="Answer with numbered references",
@@ -292,6 +289,9 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
                         interactive=False,
                         elem_id="export-markdown",
                     )
+            with gr.Column(scale=2):
+                gr.Markdown("### Sources")
+                sources_html = gr.HTML(EMPTY_SOURCES, elem_id="sources-panel", js_on_load=None)
         with gr.Tab("Papers"):
             paper_filter = gr.Textbox(
                 label="Filter papers",

@@ -94,7 +94,7 @@ def render_error(message: str) -> str:
 
 def _authors(authors: tuple[str, ...], limit: int = 8) -> str:
     if not authors:
-        return "Unknown authors"
+        return "Authors not listed"
     shown = ", ".join(authors[:limit])
     if len(authors) > limit:
         shown += f" and {len(authors) - limit} more"
