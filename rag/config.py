@@ -76,6 +76,17 @@ class Settings(BaseSettings):
     auth: SecretStr | None = Field(
         None, description="user:password that the web UI asks for; unset means no login."
     )
+    llm_context_tokens: int = Field(
+        8192,
+        ge=512,
+        description="The chat model's context window; sources that do not fit are "
+        "left out whole, lowest-ranked first.",
+    )
+    llm_fallback: bool = Field(
+        True,
+        description="When the LLM endpoint cannot be reached, answer extractively with a "
+        "notice (false: fail with the error).",
+    )
     request_timeout: float = Field(30.0, gt=0, description="Seconds before an LLM request fails.")
 
     def resolved_backend(self) -> Literal["extractive", "openai", "local"]:

@@ -5,36 +5,25 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from rag.citations import check_citations
 from rag.config import Settings
+from rag.conversation import Turn, condense, condense_with_llm
 from rag.embed import Embedder, make_embedder
 from rag.errors import PaperchatError
 from rag.extractive import best_sentences, compose, select_hits
 from rag.lexical import query_terms, tokenize
 from rag.llm import ChatModel, LLMError, LLMUnavailable, OpenAIChat
-from rag.prompt import NOT_COVERED, build_messages
+from rag.prompt import NOT_COVERED, fit_messages
 from rag.records import Answer, Citation, Hit
 from rag.retrieve import Filters, Mode, Retrieval, Retriever
 
 MAX_QUESTION_CHARS = 2000
-_FOLLOW_UP = re.compile(
-    r"\b(it|its|they|them|their|this|that|these|those|the paper|the method|same|above|more)\b",
-    re.IGNORECASE,
-)
 
 
 class QuestionError(PaperchatError):
     """The question cannot be asked as given."""
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One earlier exchange of a conversation."""
-
-    question: str
-    answer: str
 
 
 def validate_question(question: str) -> str:
@@ -48,16 +37,6 @@ def validate_question(question: str) -> str:
             f" the limit is {MAX_QUESTION_CHARS})"
         )
     return cleaned
-
-
-def condense(question: str, history: Sequence[Turn]) -> str:
-    """Make a follow-up standalone by carrying the previous question's topic along."""
-    if not history:
-        return question
-    short = len(question.split()) <= 12
-    if short and _FOLLOW_UP.search(question):
-        return f"{history[-1].question} {question}"
-    return question
 
 
 def _citation(n: int, hit: Hit, passage: str) -> Citation:
@@ -131,12 +110,12 @@ class PaperChat:
         """Yield the answer text as it is written, then the finished Answer record."""
         start = time.perf_counter()
         question = validate_question(question)
-        standalone = condense(question, history)
+        chosen = self.settings.model_copy(update={"backend": backend}) if backend else self.settings
+        name = chosen.resolved_backend()
+        standalone = self._standalone(question, history, name)
         retrieval = self.retriever.search(standalone, k or self.settings.top_k, filters)
         t_retrieved = time.perf_counter()
         timings = {"retrieval_ms": (t_retrieved - start) * 1000}
-        chosen = self.settings.model_copy(update={"backend": backend}) if backend else self.settings
-        name = chosen.resolved_backend()
         if not retrieval.hits or not self._covered(retrieval, filters):
             answer = self._abstain(question, retrieval, name)
             yield answer.text
@@ -148,6 +127,12 @@ class PaperChat:
         timings["generation_ms"] = (time.perf_counter() - t_retrieved) * 1000
         timings["total_ms"] = (time.perf_counter() - start) * 1000
         yield replace(answer, timings={k: round(v, 1) for k, v in timings.items()})
+
+    def _standalone(self, question: str, history: Sequence[Turn], backend: str) -> str:
+        """Rewrite a follow-up as a standalone question: by the LLM when one answers."""
+        if history and backend == "openai":
+            return condense_with_llm(self.chat_model("openai"), question, history)
+        return condense(question, history)
 
     def _covered(self, retrieval: Retrieval, filters: Filters | None) -> bool:
         """Decide whether the evidence covers the question (an author in scope always does)."""
@@ -195,13 +180,25 @@ class PaperChat:
         self, question: str, standalone: str, retrieval: Retrieval, backend: str
     ) -> Generator[str, None, Answer]:
         model = self.chat_model(backend)
-        hits = retrieval.hits
+        s = self.settings
+        messages, kept = fit_messages(
+            standalone, retrieval.hits, s.llm_context_tokens, s.max_answer_tokens
+        )
+        hits = retrieval.hits[:kept]
+        notices: tuple[str, ...] = ()
+        if kept < len(retrieval.hits):
+            notices = (
+                f"{len(retrieval.hits) - kept} lower-ranked sources left out to fit the "
+                f"model's context window ({s.llm_context_tokens} tokens)",
+            )
         parts: list[str] = []
         try:
-            for delta in model.stream(build_messages(standalone, hits)):
+            for delta in model.stream(messages):
                 parts.append(delta)
                 yield delta
         except LLMUnavailable as exc:
+            if not s.llm_fallback:
+                raise
             notice = f"LLM endpoint unavailable ({exc}); showing an extractive answer instead."
             answer = self._extractive(question, retrieval, notices=(notice,))
             yield "\n\n" + answer.text
@@ -214,7 +211,7 @@ class PaperChat:
             _citation(n, hits[n - 1], " ".join(p.text for p in hits[n - 1].passages[:2]))
             for n in sorted(checked.cited)
         )
-        notices = tuple(f"removed citation {r}: no such source" for r in checked.removed)
+        notices += tuple(f"removed citation {r}: no such source" for r in checked.removed)
         return Answer(
             question,
             checked.text,

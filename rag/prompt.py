@@ -41,7 +41,27 @@ def format_sources(hits: Sequence[Hit], passages_per_paper: int = 2) -> str:
     return "\n\n".join(blocks)
 
 
+def estimate_tokens(text: str) -> int:
+    """Estimate tokens conservatively (3.5 characters each) without a model tokenizer."""
+    return -(-len(text) * 2 // 7)
+
+
 def build_messages(question: str, hits: Sequence[Hit]) -> list[ChatMessage]:
     """Build the chat messages for one question over its retrieved sources."""
     user = f"Sources:\n\n{format_sources(hits)}\n\nQuestion: {question}\n\nAnswer with citations:"
     return [ChatMessage("system", SYSTEM), ChatMessage("user", user)]
+
+
+def fit_messages(
+    question: str, hits: Sequence[Hit], context_tokens: int, answer_tokens: int
+) -> tuple[list[ChatMessage], int]:
+    """Build messages with as many whole sources as fit the context; return them and the count.
+
+    Lower-ranked sources are left out whole, so no source is cut mid-text; at least one is kept.
+    """
+    for n in range(len(hits), 0, -1):
+        messages = build_messages(question, hits[:n])
+        used = sum(estimate_tokens(m.content) for m in messages)
+        if used + answer_tokens <= context_tokens or n == 1:
+            return messages, n
+    return build_messages(question, []), 0

@@ -183,3 +183,68 @@ def test_single_paper_answer_gives_two_cited_sentences(seed_session: PaperChat) 
     answer = seed_session.ask("How does STeCa build its calibrated trajectories?")
     assert len(answer.citations) == 1
     assert answer.text.count("[1]") == 2 and "reflection" in answer.text
+
+
+def test_sources_are_left_out_whole_to_fit_the_context(seed_session: PaperChat) -> None:
+    from rag.prompt import estimate_tokens, fit_messages
+
+    hits = seed_session.search("reward models for reasoning", k=5).hits
+    full, kept = fit_messages("q?", hits, context_tokens=100_000, answer_tokens=500)
+    assert kept == 5
+    size = sum(estimate_tokens(m.content) for m in full)
+    small, kept = fit_messages("q?", hits, context_tokens=size - 100, answer_tokens=500)
+    assert 1 <= kept < 5
+    assert small[1].content.count("<source id=") == kept
+    assert small[1].content.count("</source>") == kept  # no source cut in half
+    _, kept = fit_messages("q?", hits, context_tokens=10, answer_tokens=500)
+    assert kept == 1
+
+
+def test_llm_answer_notes_sources_left_out(seed_session: PaperChat) -> None:
+    session = _with_chat(seed_session, ScriptedChat("TokenSkip skips tokens [1]."))
+    session.settings = seed_session.settings.model_copy(update={"llm_context_tokens": 1200})
+    answer = session.ask("How can CoT be compressed?", backend="openai")
+    assert any("left out to fit" in n for n in answer.notices)
+
+
+def test_fallback_can_be_turned_off(seed_session: PaperChat) -> None:
+    chat = ScriptedChat(LLMUnavailable("cannot reach the chat endpoint at http://127.0.0.1:9"))
+    session = _with_chat(seed_session, chat)
+    session.settings = seed_session.settings.model_copy(update={"llm_fallback": False})
+    with pytest.raises(LLMUnavailable):
+        session.ask("How does TokenSkip compress CoT?", backend="openai")
+
+
+class RewritingChat(ScriptedChat):
+    """Rewrites follow-ups with a fixed reply, then answers with another."""
+
+    def __init__(self, rewrite: str, reply: str) -> None:
+        super().__init__(reply)
+        self.rewrite = rewrite
+        self.rewrites: list[Sequence[ChatMessage]] = []
+
+    def complete(self, messages: Sequence[ChatMessage]) -> str:
+        self.rewrites.append(messages)
+        return self.rewrite
+
+
+def test_llm_condenses_follow_ups(seed_session: PaperChat) -> None:
+    chat = RewritingChat("What are the limitations of TokenSkip?", "It may lose accuracy [1].")
+    session = _with_chat(seed_session, chat)
+    history = [Turn("How does TokenSkip compress CoT?", "It skips tokens [1].")]
+    answer = session.ask("and its limitations?", backend="openai", history=history)
+    assert "TokenSkip" in chat.rewrites[0][1].content  # the conversation was shown
+    assert "TokenSkip" in answer.citations[0].title
+    assert "limitations of TokenSkip" in chat.seen[0][1].content  # standalone question asked
+
+
+def test_failed_condense_falls_back_to_the_deterministic_rule() -> None:
+    from rag.conversation import condense_with_llm
+
+    class Broken(ScriptedChat):
+        def complete(self, messages: Sequence[ChatMessage]) -> str:
+            raise LLMUnavailable("down")
+
+    history = [Turn("How does STeCa calibrate trajectories?", "It compares rewards [1].")]
+    standalone = condense_with_llm(Broken(""), "what are its limitations?", history)
+    assert standalone == "How does STeCa calibrate trajectories? what are its limitations?"
