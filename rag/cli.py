@@ -128,7 +128,7 @@ def ingest(
         report = run_ingest(
             targets,
             s,
-            make_embedder(s.embed_model, s.embed_batch_size),
+            make_embedder(s.embed_model, s.embed_batch_size, s),
             rebuild=rebuild,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )

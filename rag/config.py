@@ -41,7 +41,8 @@ class Settings(BaseSettings):
     )
     embed_model: str = Field(
         "bundled:all-MiniLM-L6-v2",
-        description="Embedder: 'bundled:all-MiniLM-L6-v2' or a sentence-transformers model folder.",
+        description="Embedder: 'bundled:all-MiniLM-L6-v2', a sentence-transformers model "
+        "folder, or 'openai:MODEL' at the OpenAI-compatible endpoint.",
     )
     embed_batch_size: int = Field(32, ge=1, description="Texts per embedding batch.")
     chunk_tokens: int = Field(

@@ -7,9 +7,12 @@ import os
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rag.errors import PaperchatError
+
+if TYPE_CHECKING:
+    from rag.config import Settings
 
 BUNDLED = "bundled:all-MiniLM-L6-v2"
 MAX_MODEL_TOKENS = 256
@@ -103,8 +106,74 @@ class SentenceTransformerEmbedder:
         return self._model.encode([text], normalize_embeddings=True)[0].tolist()
 
 
-def make_embedder(spec: str, batch_size: int = 32) -> Embedder:
-    """Build the embedder a settings string names."""
+class OpenAIEmbedder:
+    """Embeddings from an OpenAI-compatible `/embeddings` endpoint, in batches."""
+
+    def __init__(
+        self,
+        spec: str,
+        api_key: str | None,
+        base_url: str | None,
+        batch_size: int = 64,
+        timeout: float = 30.0,
+        http_client: Any = None,
+    ) -> None:
+        from rag.llm import OpenAIEndpoint
+
+        self.name = spec
+        self.batch_size = batch_size
+        self._endpoint = OpenAIEndpoint(
+            spec.removeprefix("openai:"), api_key, base_url, timeout, http_client=http_client
+        )
+        self._endpoint.kind = "embeddings"
+        self._counter = SentenceTransformerEmbedder(BUNDLED)  # its tokenizer only: chunk sizes
+
+    def count_tokens(self, text: str) -> int:
+        """Count word pieces with the bundled tokenizer (chunk sizing only)."""
+        return self._counter.count_tokens(text)
+
+    def _embed(self, texts: list[str]) -> list[list[float]]:
+        endpoint = self._endpoint
+        response = endpoint._call(
+            lambda: endpoint._client.embeddings.create(model=endpoint.name, input=texts)
+        )
+        data = sorted(getattr(response, "data", None) or [], key=lambda d: d.index)
+        if len(data) != len(texts):
+            raise endpoint._error(
+                f"the endpoint returned {len(data)} vectors for {len(texts)} texts"
+            )
+        return [_normalised(list(d.embedding)) for d in data]
+
+    def embed_documents(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> list[list[float]]:
+        """Embed passages in batches of `batch_size` requests."""
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = list(texts[start : start + self.batch_size])
+            vectors.extend(self._embed(batch))
+            if progress:
+                progress(len(batch))
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one question."""
+        return self._embed([text])[0]
+
+
+def _normalised(vector: list[float]) -> list[float]:
+    norm = sum(v * v for v in vector) ** 0.5 or 1.0
+    return [v / norm for v in vector]
+
+
+def make_embedder(spec: str, batch_size: int = 32, settings: Settings | None = None) -> Embedder:
+    """Build the embedder a settings string names ('openai:MODEL' uses the OpenAI settings)."""
     if spec.startswith("openai:"):
-        raise EmbedderError("API embedders are not available yet; use the bundled model")
+        key = settings.openai_api_key if settings else None
+        return OpenAIEmbedder(
+            spec,
+            key.get_secret_value() if key else None,
+            settings.openai_base_url if settings else None,
+            timeout=settings.request_timeout if settings else 30.0,
+        )
     return SentenceTransformerEmbedder(spec, batch_size)

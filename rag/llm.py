@@ -100,24 +100,22 @@ def _retry_delay(attempt: int, response: httpx.Response) -> float:
     return 0.5 * 2.0 ** (attempt - 1)
 
 
-class OpenAIChat:
-    """Chat model served by an OpenAI-compatible `/chat/completions` endpoint."""
+class OpenAIEndpoint:
+    """One model at an OpenAI-compatible endpoint: the client, retries and one-line errors."""
+
+    kind = "chat"
 
     def __init__(
         self,
         model: str,
         api_key: str | None,
         base_url: str | None,
-        temperature: float = 0.1,
-        max_tokens: int = 500,
         timeout: float = 30.0,
         max_retries: int = 2,
         http_client: httpx.Client | None = None,
     ) -> None:
         """Build one openai client with its own retries off (we retry ourselves)."""
         self.name = model
-        self.temperature = temperature
-        self.max_tokens = max_tokens
         self.timeout = timeout
         self.max_retries = max(0, max_retries)
         self._secret = api_key or None
@@ -134,7 +132,81 @@ class OpenAIChat:
 
     def __repr__(self) -> str:
         """Show the model and host, never the key."""
-        return f"OpenAIChat(model={self.name!r}, host={self.host!r})"
+        return f"{type(self).__name__}(model={self.name!r}, host={self.host!r})"
+
+    def _call(self, request: Callable[[], Any]) -> Any:
+        """Run one API request, retrying 429/5xx with backoff and mapping failures to one line."""
+        attempts = self.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return request()
+            except openai.APIStatusError as exc:
+                if (exc.status_code == 429 or exc.status_code >= 500) and attempt < attempts:
+                    _sleep(_retry_delay(attempt, exc.response))
+                    continue
+                raise self._status_error(exc, attempt) from None
+            except openai.APITimeoutError:
+                raise self._unavailable(f"timed out after {self.timeout:g}s") from None
+            except openai.APIConnectionError as exc:
+                cause = exc.__cause__
+                raise self._unavailable(str(cause) if cause else exc.message) from None
+            except ValueError:  # a 200 whose JSON body does not parse
+                raise self._error("the endpoint returned malformed JSON") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _status_error(self, exc: openai.APIStatusError, attempts: int) -> LLMError:
+        """Map an HTTP error status to one clear line."""
+        status = exc.status_code
+        detail = _server_detail(exc)
+        suffix = f": {detail}" if detail else ""
+        if status in (401, 403):
+            return self._error(
+                f"the endpoint rejected the API key ({status}) — check OPENAI_API_KEY{suffix}"
+            )
+        if status == 404:
+            return self._error(
+                f"the endpoint at {self.host} does not serve model {self.name!r} (404) — check "
+                f"the model name, or the base URL path (usually ends in /v1){suffix}"
+            )
+        if status == 400:
+            return self._error(f"the endpoint rejected the request (400){suffix}")
+        if status == 429 or status >= 500:
+            noun = "attempt" if attempts == 1 else "attempts"
+            reason = "rate limited" if status == 429 else "server error"
+            return self._error(
+                f"gave up after {attempts} {noun}: the endpoint at {self.host} kept answering "
+                f"{status} ({reason}){suffix}"
+            )
+        return self._error(f"the endpoint answered HTTP {status}{suffix}")
+
+    def _unavailable(self, reason: str) -> LLMUnavailable:
+        """Build a redacted one-line LLMUnavailable naming the host."""
+        text = f"cannot reach the {self.kind} endpoint at {self.host}: {reason}"
+        return LLMUnavailable(_one_line(redact(text, self._secret)))
+
+    def _error(self, text: str) -> LLMError:
+        """Build a redacted one-line LLMError."""
+        return LLMError(_one_line(redact(text, self._secret)))
+
+
+class OpenAIChat(OpenAIEndpoint):
+    """Chat model served by an OpenAI-compatible `/chat/completions` endpoint."""
+
+    def __init__(
+        self,
+        model: str,
+        api_key: str | None,
+        base_url: str | None,
+        temperature: float = 0.1,
+        max_tokens: int = 500,
+        timeout: float = 30.0,
+        max_retries: int = 2,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        """Build the client; sampling settings apply to every request."""
+        super().__init__(model, api_key, base_url, timeout, max_retries, http_client)
+        self.temperature = temperature
+        self.max_tokens = max_tokens
 
     def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
         """Send the request now (errors raise here) and return an iterator of text deltas."""
@@ -188,60 +260,12 @@ class OpenAIChat:
             "list[ChatCompletionMessageParam]",
             [{"role": m.role, "content": m.content} for m in messages],
         )
-        attempts = self.max_retries + 1
-        for attempt in range(1, attempts + 1):
-            try:
-                return self._client.chat.completions.create(
-                    model=self.name,
-                    messages=payload,
-                    temperature=self.temperature,
-                    max_tokens=self.max_tokens,
-                    stream=stream,
-                )
-            except openai.APIStatusError as exc:
-                if (exc.status_code == 429 or exc.status_code >= 500) and attempt < attempts:
-                    _sleep(_retry_delay(attempt, exc.response))
-                    continue
-                raise self._status_error(exc, attempt) from None
-            except openai.APITimeoutError:
-                raise self._unavailable(f"timed out after {self.timeout:g}s") from None
-            except openai.APIConnectionError as exc:
-                cause = exc.__cause__
-                raise self._unavailable(str(cause) if cause else exc.message) from None
-            except ValueError:  # a 200 whose JSON body does not parse
-                raise self._error("the endpoint returned malformed JSON") from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _status_error(self, exc: openai.APIStatusError, attempts: int) -> LLMError:
-        """Map an HTTP error status to one clear line."""
-        status = exc.status_code
-        detail = _server_detail(exc)
-        suffix = f": {detail}" if detail else ""
-        if status in (401, 403):
-            return self._error(
-                f"the endpoint rejected the API key ({status}) — check OPENAI_API_KEY{suffix}"
+        return self._call(
+            lambda: self._client.chat.completions.create(
+                model=self.name,
+                messages=payload,
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+                stream=stream,
             )
-        if status == 404:
-            return self._error(
-                f"the endpoint at {self.host} does not serve model {self.name!r} (404) — check "
-                f"the model name, or the base URL path (usually ends in /v1){suffix}"
-            )
-        if status == 400:
-            return self._error(f"the endpoint rejected the request (400){suffix}")
-        if status == 429 or status >= 500:
-            noun = "attempt" if attempts == 1 else "attempts"
-            reason = "rate limited" if status == 429 else "server error"
-            return self._error(
-                f"gave up after {attempts} {noun}: the endpoint at {self.host} kept answering "
-                f"{status} ({reason}){suffix}"
-            )
-        return self._error(f"the endpoint answered HTTP {status}{suffix}")
-
-    def _unavailable(self, reason: str) -> LLMUnavailable:
-        """Build a redacted one-line LLMUnavailable naming the host."""
-        text = f"cannot reach the chat endpoint at {self.host}: {reason}"
-        return LLMUnavailable(_one_line(redact(text, self._secret)))
-
-    def _error(self, text: str) -> LLMError:
-        """Build a redacted one-line LLMError."""
-        return LLMError(_one_line(redact(text, self._secret)))
+        )

@@ -52,7 +52,9 @@ class PaperChat:
         self, settings: Settings, embedder: Embedder | None = None, chat: ChatModel | None = None
     ) -> None:
         self.settings = settings
-        self.embedder = embedder or make_embedder(settings.embed_model, settings.embed_batch_size)
+        self.embedder = embedder or make_embedder(
+            settings.embed_model, settings.embed_batch_size, settings
+        )
         self.retriever = Retriever(settings, self.embedder)
         self._chats: dict[str, ChatModel] = {"openai": chat} if chat else {}
 
