@@ -8,7 +8,8 @@ The public API is small and imports nothing heavy until used:
 
 from __future__ import annotations
 
-from functools import lru_cache
+import hashlib
+import json
 from typing import TYPE_CHECKING, Any
 
 from rag.config import Settings
@@ -21,12 +22,25 @@ if TYPE_CHECKING:
 __all__ = ["Settings", "ask", "search", "session"]
 
 
-@lru_cache(maxsize=4)
+_SESSIONS: dict[str, PaperChat] = {}
+
+
+def _key(settings: Settings) -> str:
+    """Identify settings by value, secrets included (as a digest), for reusing sessions."""
+    data = settings.model_dump(mode="json")
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+    data["openai_api_key"] = hashlib.sha256(key.encode()).hexdigest()
+    return json.dumps(data, sort_keys=True, default=str)
+
+
 def session(settings: Settings) -> PaperChat:
-    """Return a loaded PaperChat for these settings, reused across calls."""
+    """Return a loaded PaperChat for these settings, reused across calls with equal settings."""
     from rag.pipeline import PaperChat
 
-    return PaperChat(settings)
+    key = _key(settings)
+    if key not in _SESSIONS:
+        _SESSIONS[key] = PaperChat(settings)
+    return _SESSIONS[key]
 
 
 def ask(question: str, settings: Settings, **options: Any) -> Answer:

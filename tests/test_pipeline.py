@@ -248,3 +248,14 @@ def test_failed_condense_falls_back_to_the_deterministic_rule() -> None:
     history = [Turn("How does STeCa calibrate trajectories?", "It compares rewards [1].")]
     standalone = condense_with_llm(Broken(""), "what are its limitations?", history)
     assert standalone == "How does STeCa calibrate trajectories? what are its limitations?"
+
+
+def test_library_api_reuses_one_session(seed_settings, embedder) -> None:  # type: ignore[no-untyped-def]
+    import rag
+
+    rag._SESSIONS[rag._key(seed_settings)] = PaperChat(seed_settings, embedder=embedder)
+    copy = seed_settings.model_copy()
+    assert rag.session(copy) is rag.session(seed_settings)
+    answer = rag.ask("How does STeCa calibrate trajectories?", copy)
+    assert answer.citations and answer.citations[0].title.startswith("STeCa")
+    assert rag.search("token skipping", copy, k=2).hits[0].paper.title.startswith("TokenSkip")
