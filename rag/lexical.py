@@ -9,6 +9,7 @@ from functools import lru_cache
 import numpy as np
 
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
+_SPLIT = re.compile(r"[-']")
 STOPWORDS = frozenset(
     [
         "a",
@@ -210,9 +211,11 @@ def tokenize(text: str, drop: frozenset[str] = STOPWORDS) -> list[str]:
     """Lower-case, split (keeping hyphenated compounds and their parts), drop stopwords, stem."""
     words: list[str] = []
     for word in _WORD.findall(text.lower()):
-        parts = re.split(r"[-']", word)
-        if len(parts) > 1:
-            words.append("".join(parts))
+        if "-" not in word and "'" not in word:  # fast path: nothing to split
+            words.append(word)
+            continue
+        parts = _SPLIT.split(word)
+        words.append("".join(parts))
         words.extend(parts)
     kept = [w for w in words if w not in drop and (len(w) > 1 or w.isdigit())]
     return list(_stemmer().stemWords(kept))

@@ -106,6 +106,7 @@ class Retriever:
                 self.chunks.append(_ChunkRow(f"{pid}:{i}", idx, parts[i]))
         self.by_id = {p.id: i for i, p in enumerate(self.papers)}
         self.chunk_by_id = {c.id: i for i, c in enumerate(self.chunks)}
+        self._filter_index: tuple[np.ndarray, np.ndarray, dict[str, list[int]]] | None = None
         docs = [f"{p.title}. {p.title}. {', '.join(p.authors)}. {p.abstract}" for p in self.papers]
         self.lexical = LexicalIndex(docs)
         self.authors: dict[str, set[int]] = {}
@@ -175,9 +176,10 @@ class Retriever:
             for p in self.authors[author]:
                 fused[p] += AUTHOR_BOOST
             k = max(k, min(len(self.authors[author]), MAX_AUTHOR_PAPERS))
-        order = [int(i) for i in np.argsort(-fused, kind="stable")]
+        ranked = np.argsort(-fused, kind="stable")
         if filters:
-            order = [i for i in order if filters.allows(self.papers[i])]
+            ranked = ranked[self._allowed(filters)[ranked]]
+        order = [int(i) for i in ranked[: max(k, EVIDENCE_PAPERS)]]  # all that is read below
         hits = tuple(
             self._hit(i, fused, dense_paper, lex, chunk_sims, terms, author) for i in order[:k]
         )
@@ -191,6 +193,45 @@ class Retriever:
             unknown_terms=self.lexical.unknown_share(terms),
             author=self.author_names.get(author) if author else None,
         )
+
+    def _allowed(self, filters: Filters) -> np.ndarray:
+        """Boolean mask of the papers `filters.allows`, computed from per-field indexes.
+
+        Same semantics as `Filters.allows` (tested against it), without a Python call per
+        paper: authors are matched against the distinct folded names, sources against the
+        distinct source names.
+        """
+        n = len(self.papers)
+        if self._filter_index is None:
+            sources: dict[str, list[int]] = {}
+            for i, p in enumerate(self.papers):
+                for name in p.source_names:
+                    sources.setdefault(name, []).append(i)
+            self._filter_index = (
+                np.array([p.year if p.year is not None else 0 for p in self.papers], np.int64),
+                np.array([p.year is not None for p in self.papers], dtype=bool),
+                sources,
+            )
+        years, has_year, source_index = self._filter_index
+        mask = np.ones(n, dtype=bool)
+        if filters.author:
+            needle = fold(filters.author)
+            hit = np.zeros(n, dtype=bool)
+            for key, by_author in self.authors.items():
+                if needle in key:
+                    hit[list(by_author)] = True
+            mask &= hit
+        if filters.source:
+            hit = np.zeros(n, dtype=bool)
+            for name, from_source in source_index.items():
+                if filters.source in name:
+                    hit[from_source] = True
+            mask &= hit
+        if filters.year_min is not None:
+            mask &= has_year & (years >= filters.year_min)
+        if filters.year_max is not None:
+            mask &= has_year & (years <= filters.year_max)
+        return mask
 
     def _fuse(
         self, dense: np.ndarray, lex: np.ndarray, chunk_sims: dict[int, float], mode: Mode
