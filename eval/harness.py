@@ -188,9 +188,7 @@ def retrieve(session: PaperChat, q: Question, k: int, mode: str) -> RetrievalRes
     papers = [h.paper for h in result.hits]
     ranks = m.gold_ranks(papers, q.gold)
     n = len(q.gold)
-    abstained = not result.hits or (
-        result.relevance < session.settings.min_relevance and not result.author
-    )
+    abstained = not session.covers(result)
     return RetrievalResult(
         mode=mode,
         ranked=tuple(p.id for p in papers),

@@ -118,7 +118,7 @@ class PaperChat:
         retrieval = self.retriever.search(standalone, k or self.settings.top_k, filters)
         t_retrieved = time.perf_counter()
         timings = {"retrieval_ms": (t_retrieved - start) * 1000}
-        if not retrieval.hits or not self._covered(retrieval, filters):
+        if not self.covers(retrieval, filters):
             answer = self._abstain(question, retrieval, name)
             yield answer.text
         elif name in ("openai", "local"):
@@ -136,8 +136,10 @@ class PaperChat:
             return condense_with_llm(self.chat_model("openai"), question, history)
         return condense(question, history)
 
-    def _covered(self, retrieval: Retrieval, filters: Filters | None) -> bool:
+    def covers(self, retrieval: Retrieval, filters: Filters | None = None) -> bool:
         """Decide whether the evidence covers the question (an author in scope always does)."""
+        if not retrieval.hits:
+            return False
         if retrieval.author:
             return True
         if filters and filters.author and not query_terms(retrieval.query):
