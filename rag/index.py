@@ -227,8 +227,7 @@ def _apply(
 ) -> IngestReport:
     """Delete, relabel and embed so the collection matches the loaded papers."""
     existing = _existing_papers(collection, settings)
-    files = {_file_of(s) for p in loaded.papers for s in p.sources}
-    files |= {source_name(Path(f.path)) for f in loaded.files}
+    files = {source_name(Path(f.path)) for f in loaded.files}  # every paper's source is one
     to_embed, to_relabel, to_delete = _plan(loaded.papers, existing, files)
     if to_delete:
         collection.delete(ids=to_delete)
