@@ -41,8 +41,10 @@ class Settings(BaseSettings):
     )
     embed_model: str = Field(
         "bundled:all-MiniLM-L6-v2",
-        description="Embedder: 'bundled:all-MiniLM-L6-v2', a sentence-transformers model "
-        "folder, or 'openai:MODEL' at the OpenAI-compatible endpoint.",
+        description="Embedder: 'bundled:all-MiniLM-L6-v2' (PyTorch), 'bundled-onnx:"
+        "all-MiniLM-L6-v2' (int8 ONNX, exported once into <data_dir>/models; needs the onnx "
+        "extra), 'bundled-onnx-fp32:all-MiniLM-L6-v2', a sentence-transformers model folder, "
+        "or 'openai:MODEL' at the OpenAI-compatible endpoint.",
     )
     embed_batch_size: int = Field(32, ge=1, description="Texts per embedding batch.")
     chunk_tokens: int = Field(

@@ -176,6 +176,12 @@ def _normalised(vector: list[float]) -> list[float]:
 
 def make_embedder(spec: str, batch_size: int = 32, settings: Settings | None = None) -> Embedder:
     """Build the embedder a settings string names ('openai:MODEL' uses the OpenAI settings)."""
+    if spec.startswith("bundled-onnx"):
+        from rag.config import Settings
+        from rag.onnx_embed import OnnxEmbedder
+
+        data_dir = settings.data_dir if settings else Settings.model_fields["data_dir"].default
+        return OnnxEmbedder(spec, Path(data_dir) / "models", batch_size)
     if spec.startswith("openai:"):
         key = settings.openai_api_key if settings else None
         return OpenAIEmbedder(
