@@ -145,9 +145,7 @@ def exported_model(model_dir: Path, cache_dir: Path, quantized: bool) -> Path:
 class OnnxEmbedder:
     """The bundled MiniLM under onnxruntime: same tokenizer, mean pooling and normalisation."""
 
-    def __init__(
-        self, spec: str, cache_dir: Path, batch_size: int = 32, threads: int = 0
-    ) -> None:
+    def __init__(self, spec: str, cache_dir: Path, batch_size: int = 32, threads: int = 0) -> None:
         if spec not in (ONNX_INT8, ONNX_FP32):
             raise EmbedderError(f"unknown ONNX embedder {spec!r}; use {ONNX_INT8} or {ONNX_FP32}")
         self.name = spec
