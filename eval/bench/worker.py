@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from eval.bench.embedders import task_retrieval, task_throughput
 from eval.bench.synth import build_collection, describe_pool, seed_pool, sentence_vectors
 
 
@@ -255,6 +256,8 @@ TASKS = {
     "ingest": task_ingest,
     "query": task_query,
     "copy": task_copy,
+    "embed_throughput": task_throughput,
+    "embed_retrieval": task_retrieval,
 }
 
 
