@@ -1,0 +1,92 @@
+"""The ONNX embedders against the real fp32 model: vectors, export cache, store identity, search."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.embed import make_embedder
+from rag.index import ingest
+from rag.loaders import load_paths
+from rag.onnx_embed import ONNX_FP32, ONNX_INT8, OnnxEmbedder
+from rag.pipeline import PaperChat
+from rag.store import StoreError, open_collection
+from tests.conftest import SEEDS, make_settings
+
+pytest.importorskip("onnx", reason="the onnx extra exports the model")
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One export cache for the whole session (the export takes ~15 s)."""
+    cache = tmp_path_factory.mktemp("onnx-models")
+    OnnxEmbedder(ONNX_INT8, cache).embed_query("warm up")  # exports fp32, then int8
+    return cache
+
+
+@pytest.fixture(scope="session")
+def seed_texts() -> list[str]:
+    """A handful of real seed abstracts, title first as the chunker embeds them."""
+    papers = load_paths([SEEDS]).papers[:12]
+    return [f"{p.title}. {p.abstract}" for p in papers]
+
+
+def _cosines(a: list[list[float]], b: list[list[float]]) -> np.ndarray:
+    return (np.asarray(a) * np.asarray(b)).sum(axis=1)
+
+
+def test_fp32_onnx_matches_the_pytorch_model(embedder, onnx_cache: Path, seed_texts) -> None:  # type: ignore[no-untyped-def]
+    onnx = OnnxEmbedder(ONNX_FP32, onnx_cache)
+    cos = _cosines(onnx.embed_documents(seed_texts), embedder.embed_documents(seed_texts))
+    assert cos.min() > 0.9999
+    query = "Which papers shorten chain-of-thought reasoning?"
+    assert _cosines([onnx.embed_query(query)], [embedder.embed_query(query)])[0] > 0.9999
+
+
+def test_int8_onnx_stays_close(embedder, onnx_cache: Path, seed_texts) -> None:  # type: ignore[no-untyped-def]
+    onnx = OnnxEmbedder(ONNX_INT8, onnx_cache)
+    vectors = onnx.embed_documents(seed_texts)
+    assert all(abs(np.linalg.norm(v) - 1) < 1e-5 for v in vectors)
+    cos = _cosines(vectors, embedder.embed_documents(seed_texts))
+    assert cos.min() >= 0.98 and cos.mean() >= 0.99  # measured here: min 0.986, mean 0.993
+    assert onnx.count_tokens("mean pooling") == embedder.count_tokens("mean pooling")
+
+
+def test_order_is_kept_although_batches_run_longest_first(onnx_cache: Path, seed_texts) -> None:  # type: ignore[no-untyped-def]
+    # fp32: padding is masked out exactly. (int8 is not batch-invariant: dynamic quantization
+    # scales activations per batch tensor, so a text's vector moves slightly with its batch.)
+    onnx = OnnxEmbedder(ONNX_FP32, onnx_cache, batch_size=3)
+    texts = ["short", *seed_texts[:4], "also short"]
+    together = onnx.embed_documents(texts)
+    alone = [onnx.embed_query(t) for t in texts]
+    assert _cosines(together, alone).min() > 0.9999
+
+
+def test_export_is_cached_and_reused(onnx_cache: Path) -> None:
+    first = OnnxEmbedder(ONNX_INT8, onnx_cache)
+    stamp = first.model_file.stat().st_mtime_ns
+    second = OnnxEmbedder(ONNX_INT8, onnx_cache)
+    assert second.model_file == first.model_file and second.model_file.stat().st_mtime_ns == stamp
+    names = sorted(p.name for p in onnx_cache.iterdir())
+    assert len(names) == 2 and names[0].endswith("-fp32.onnx") and names[1].endswith("-int8.onnx")
+    assert not any(n.startswith(".export-") for n in os.listdir(onnx_cache))
+
+
+def test_settings_put_the_export_under_the_data_dir(tmp_path: Path) -> None:
+    emb = make_embedder(ONNX_INT8, settings=make_settings(tmp_path / "data"))
+    assert isinstance(emb, OnnxEmbedder) and emb.cache_dir == tmp_path / "data" / "models"
+
+
+def test_ingest_search_no_mixing(onnx_cache: Path, small_corpus: Path, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "idx", embed_model=ONNX_INT8)
+    emb = OnnxEmbedder(ONNX_INT8, onnx_cache)
+    report = ingest([small_corpus], settings, emb)
+    assert report.chunks_embedded >= 3
+    hits = PaperChat(settings, embedder=emb).search("nearest neighbour search memory").hits
+    assert hits[0].paper.title == "Sparse Gardens"
+    for other in ("bundled:all-MiniLM-L6-v2", ONNX_FP32):
+        with pytest.raises(StoreError, match="ingest --rebuild"):
+            open_collection(make_settings(tmp_path / "idx", embed_model=other))
