@@ -17,7 +17,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -245,22 +245,23 @@ def _apply(
     files = {source_name(Path(f.path)) for f in loaded.files}  # every paper's source is one
     to_embed, to_relabel, to_delete = _plan(loaded.papers, existing, files)
     changes = bool(to_embed or to_relabel or to_delete)
-    if changes:
-        _begin_writes(settings, collection)
-    if to_delete:
-        collection.delete(ids=to_delete)
     relabelled = {p.id for p in to_relabel}
-    for paper in to_relabel:
-        old = existing[paper.id]
-        meta = paper_metadata(paper, old.content_hash, len(old.chunk_ids))
-        collection.update(
-            ids=old.chunk_ids,
-            metadatas=[{**meta, "chunk_index": int(c.rsplit(":", 1)[1])} for c in old.chunk_ids],
-        )
-    embedded = _embed_and_add(collection, to_embed, settings, embedder, progress)
+    with writing(settings, collection) if changes else nullcontext():
+        if to_delete:
+            collection.delete(ids=to_delete)
+        for paper in to_relabel:
+            old = existing[paper.id]
+            meta = paper_metadata(paper, old.content_hash, len(old.chunk_ids))
+            collection.update(
+                ids=old.chunk_ids,
+                metadatas=[
+                    {**meta, "chunk_index": int(c.rsplit(":", 1)[1])} for c in old.chunk_ids
+                ],
+            )
+        embedded = _embed_and_add(collection, to_embed, settings, embedder, progress)
     stamp = generation(collection)
-    if changes or not stamp or catalog.read_stamp(catalog.path_for(settings)) != stamp:
-        _publish(settings, collection)
+    if not stamp or catalog.read_stamp(catalog.path_for(settings)) != stamp:
+        _publish(settings, collection)  # e.g. an index from before catalogs, or a lost file
     updated = sum(1 for p in to_embed if p.id in existing)
     loaded_ids = {p.id for p in loaded.papers}
     removed = sum(1 for pid in existing if pid not in loaded_ids and pid not in relabelled)
@@ -303,10 +304,18 @@ def _embed_and_add(
     return total
 
 
-def _begin_writes(settings: Settings, collection: Collection) -> None:
-    """Remove the catalog, then mark the collection as being written (its first write)."""
+@contextmanager
+def writing(settings: Settings, collection: Collection) -> Iterator[None]:
+    """Bracket writes to the collection so that no stale catalog survives them.
+
+    Before: remove the catalog, then stamp the collection "pending" (the first write).
+    After the last write: stamp a new generation and save the catalog. An exception in
+    between leaves no catalog, and readers fall back to Chroma.
+    """
     catalog.path_for(settings).unlink(missing_ok=True)
     set_generation(collection, PENDING + uuid.uuid4().hex)
+    yield
+    _publish(settings, collection)
 
 
 def _publish(settings: Settings, collection: Collection) -> None:
