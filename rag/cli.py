@@ -287,11 +287,11 @@ def search(
 @app.command()
 def papers(as_json: JSON = False) -> None:
     """List every paper in the index."""
-    from rag.store import load_papers, open_collection
+    from rag.catalog import contents
 
     s = settings()
     with user_errors():
-        found = sorted(load_papers(open_collection(s)), key=lambda p: p.title.lower())
+        found = sorted(contents(s).papers, key=lambda p: p.title.lower())
     if as_json:
         out.print_json(_to_json([asdict(p) for p in found]))
         return
@@ -309,16 +309,16 @@ def papers(as_json: JSON = False) -> None:
 @app.command()
 def stats(as_json: JSON = False) -> None:
     """Show what the index holds and where: papers, chunks, embedder, store."""
-    from rag.store import load_papers, open_collection
+    from rag.catalog import contents
 
     s = settings()
     with user_errors():
-        collection = open_collection(s)
+        held = contents(s)
         info = {
-            "papers": len(load_papers(collection)),
-            "chunks": collection.count(),
-            "embedder": (collection.metadata or {}).get("embedder"),
-            "chunking": (collection.metadata or {}).get("chunking"),
+            "papers": len(held.papers),
+            "chunks": held.stored_chunks,
+            "embedder": held.embedder,
+            "chunking": held.chunking,
             "store": s.store_location(),
             "collection": s.collection,
             "backend": s.resolved_backend(),

@@ -1,4 +1,13 @@
-"""Ingest: load files, chunk, embed only what changed, and write to Chroma."""
+"""Ingest: load files, chunk, embed only what changed, and write to Chroma and the catalog.
+
+This module is the only writer. The catalog (`rag.catalog`) is kept consistent with the
+collection by a generation stamp stored in both: an ingest that changes anything first
+removes the catalog and stamps the collection "pending-..." (its first write), and after its
+last write stamps a new generation and saves a catalog carrying it. A present catalog is
+therefore never stale for paperchat's own writes, and an interrupted ingest leaves none. A
+reader that finds no current catalog reads Chroma and saves one (`save_catalog`) only when
+the stamp is final, did not change while it read, and no ingest holds the lock.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +15,14 @@ import fcntl
 import hashlib
 import json
 import os
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rag import catalog
 from rag.chunking import chunk_paper
 from rag.config import Settings
 from rag.embed import Embedder
@@ -21,16 +32,19 @@ from rag.store import (
     StoreError,
     add_chunks,
     drop_collection,
+    generation,
     iter_chunks,
     open_collection,
     paper_from_metadata,
     paper_metadata,
+    set_generation,
 )
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
 Progress = Callable[[int, int], None]
+PENDING = "pending-"
 
 
 @dataclass(frozen=True)
@@ -197,6 +211,7 @@ def _ingest(
 ) -> IngestReport:
     loaded = load_paths(paths)
     if rebuild:
+        catalog.path_for(settings).unlink(missing_ok=True)
         drop_collection(settings)
     collection = open_collection(settings, create=True)
     with _store_errors(settings):
@@ -229,17 +244,24 @@ def _apply(
     existing = _existing_papers(collection, settings)
     files = {source_name(Path(f.path)) for f in loaded.files}  # every paper's source is one
     to_embed, to_relabel, to_delete = _plan(loaded.papers, existing, files)
-    if to_delete:
-        collection.delete(ids=to_delete)
+    changes = bool(to_embed or to_relabel or to_delete)
     relabelled = {p.id for p in to_relabel}
-    for paper in to_relabel:
-        old = existing[paper.id]
-        meta = paper_metadata(paper, old.content_hash, len(old.chunk_ids))
-        collection.update(
-            ids=old.chunk_ids,
-            metadatas=[{**meta, "chunk_index": int(c.rsplit(":", 1)[1])} for c in old.chunk_ids],
-        )
-    embedded = _embed_and_add(collection, to_embed, settings, embedder, progress)
+    with writing(settings, collection) if changes else nullcontext():
+        if to_delete:
+            collection.delete(ids=to_delete)
+        for paper in to_relabel:
+            old = existing[paper.id]
+            meta = paper_metadata(paper, old.content_hash, len(old.chunk_ids))
+            collection.update(
+                ids=old.chunk_ids,
+                metadatas=[
+                    {**meta, "chunk_index": int(c.rsplit(":", 1)[1])} for c in old.chunk_ids
+                ],
+            )
+        embedded = _embed_and_add(collection, to_embed, settings, embedder, progress)
+    stamp = generation(collection)
+    if not stamp or catalog.read_stamp(catalog.path_for(settings)) != stamp:
+        _publish(settings, collection)  # e.g. an index from before catalogs, or a lost file
     updated = sum(1 for p in to_embed if p.id in existing)
     loaded_ids = {p.id for p in loaded.papers}
     removed = sum(1 for pid in existing if pid not in loaded_ids and pid not in relabelled)
@@ -280,3 +302,51 @@ def _embed_and_add(
                 progress(done, total)
             batch = []
     return total
+
+
+@contextmanager
+def writing(settings: Settings, collection: Collection) -> Iterator[None]:
+    """Bracket writes to the collection so that no stale catalog survives them.
+
+    Before: remove the catalog, then stamp the collection "pending" (the first write).
+    After the last write: stamp a new generation and save the catalog. An exception in
+    between leaves no catalog, and readers fall back to Chroma.
+    """
+    catalog.path_for(settings).unlink(missing_ok=True)
+    set_generation(collection, PENDING + uuid.uuid4().hex)
+    yield
+    _publish(settings, collection)
+
+
+def _publish(settings: Settings, collection: Collection) -> None:
+    """Stamp a new generation and save the catalog of what the collection now holds."""
+    stamp = uuid.uuid4().hex
+    set_generation(collection, stamp)
+    built = catalog.from_chunks(
+        iter_chunks(collection), stamp, collection.metadata or {}, collection.count()
+    )
+    path = catalog.path_for(settings)
+    os.replace(catalog.write(built, path), path)
+
+
+def save_catalog(settings: Settings, built: catalog.Catalog) -> None:
+    """Save a catalog a reader built from Chroma, if it is still current (best effort).
+
+    Only for a final stamp, only while no ingest runs on this data dir (the lock is tried,
+    not waited for), and only if the collection's stamp has not changed since it was read.
+    """
+    if not built.stamp or built.stamp.startswith(PENDING):
+        return
+    path = catalog.path_for(settings)
+    try:
+        tmp = catalog.write(built, path)
+    except OSError:
+        return  # e.g. a read-only data dir: the next process reads Chroma again
+    try:
+        with ingest_lock(settings):
+            if generation(open_collection(settings)) == built.stamp:
+                os.replace(tmp, path)
+    except (StoreError, OSError):
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)

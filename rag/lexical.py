@@ -227,32 +227,63 @@ def query_terms(question: str) -> list[str]:
 
 
 class LexicalIndex:
-    """BM25 over documents (one per paper), with per-term document frequencies kept."""
+    """BM25 over documents (one per paper), kept as the score matrix bm25s builds.
 
-    def __init__(self, docs: Sequence[str]) -> None:
+    The matrix is stored column-wise (CSC: one column of (document, score) pairs per term),
+    which is also what the catalog saves, so a loaded index needs neither bm25s nor the text.
+    """
+
+    def __init__(
+        self,
+        vocab: Sequence[str],
+        data: np.ndarray,
+        indices: np.ndarray,
+        indptr: np.ndarray,
+        n_docs: int,
+    ) -> None:
+        self.vocab = vocab
+        self.data, self.indices, self.indptr, self.n_docs = data, indices, indptr, n_docs
+        self.term_ids = {t: i for i, t in enumerate(vocab)}
+        df = np.diff(indptr)
+        present = np.flatnonzero(df)
+        idf = np.log(1 + (n_docs - df[present] + 0.5) / (df[present] + 0.5))
+        self.idf = dict(zip((vocab[i] for i in present.tolist()), idf.tolist(), strict=True))
+        self.max_idf = float(np.log(1 + (n_docs - 0.5) / 1.5)) if n_docs else 1.0
+
+    @classmethod
+    def build(cls, docs: Sequence[str]) -> LexicalIndex:
+        """Tokenize documents and compute their BM25 scores with bm25s."""
         import bm25s
 
-        self.tokens = [tokenize(d) for d in docs]
-        self.bm25 = bm25s.BM25(k1=1.2, b=0.75)
-        self.bm25.index(self.tokens, show_progress=False)
-        self.doc_sets = [set(t) for t in self.tokens]
-        n = len(docs)
-        df: dict[str, int] = {}
-        for s in self.doc_sets:
-            for term in s:
-                df[term] = df.get(term, 0) + 1
-        self.idf = {t: float(np.log(1 + (n - c + 0.5) / (c + 0.5))) for t, c in df.items()}
-        self.max_idf = float(np.log(1 + (n - 0.5) / 1.5)) if n else 1.0
+        tokens = [tokenize(d) for d in docs]
+        if not any(tokens):
+            empty = np.zeros(0, dtype=np.int32)
+            return cls([], np.zeros(0, np.float32), empty, np.zeros(1, np.int32), len(docs))
+        bm25 = bm25s.BM25(k1=1.2, b=0.75)
+        bm25.index(tokens, show_progress=False)
+        m = bm25.scores
+        vocab = [""] * (len(m["indptr"]) - 1)  # bm25s appends "" (no column) for empty queries
+        for term, i in bm25.vocab_dict.items():
+            if i < len(vocab):
+                vocab[i] = term
+        return cls(vocab, m["data"], m["indices"], m["indptr"], len(docs))
 
     def scores(self, terms: Sequence[str]) -> np.ndarray:
-        """Return a BM25 score for every document."""
-        known = [t for t in terms if t in self.idf]
-        if not known:
-            return np.zeros(len(self.tokens), dtype=np.float32)
-        return np.asarray(self.bm25.get_scores(known), dtype=np.float32)
+        """Return a BM25 score for every document (the sum of the query terms' columns)."""
+        out = np.zeros(self.n_docs, dtype=np.float32)
+        for term in terms:
+            t = self.term_ids.get(term)
+            if t is not None:
+                start, end = self.indptr[t], self.indptr[t + 1]
+                np.add.at(out, self.indices[start:end], self.data[start:end])
+        return out
 
     def _weights(self, terms: Sequence[str]) -> dict[str, float]:
         return {t: self.idf.get(t, self.max_idf) for t in dict.fromkeys(terms)}
+
+    def _contains(self, term: str, doc: int) -> bool:
+        t = self.term_ids[term]
+        return bool((self.indices[self.indptr[t] : self.indptr[t + 1]] == doc).any())
 
     def unknown_share(self, terms: Sequence[str]) -> float:
         """Share of the query's IDF weight carried by terms no document contains."""
@@ -266,4 +297,4 @@ class LexicalIndex:
         total = sum(weight.values())
         if not total:
             return 0.0
-        return sum(w for t, w in weight.items() if t in self.doc_sets[doc]) / total
+        return sum(w for t, w in weight.items() if t in self.idf and self._contains(t, doc)) / total

@@ -12,12 +12,11 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-import httpx
-import openai
-
 from rag.errors import PaperchatError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # openai and httpx are imported where a request is made: they cost ~1 s
+    import httpx
+    import openai
     from openai.types.chat import ChatCompletionMessageParam
 
 NO_KEY = "not-needed"
@@ -115,6 +114,8 @@ class OpenAIEndpoint:
         http_client: httpx.Client | None = None,
     ) -> None:
         """Build one openai client with its own retries off (we retry ourselves)."""
+        import openai
+
         self.name = model
         self.timeout = timeout
         self.max_retries = max(0, max_retries)
@@ -136,6 +137,8 @@ class OpenAIEndpoint:
 
     def _call(self, request: Callable[[], Any]) -> Any:
         """Run one API request, retrying 429/5xx with backoff and mapping failures to one line."""
+        import openai
+
         attempts = self.max_retries + 1
         for attempt in range(1, attempts + 1):
             try:
@@ -229,6 +232,9 @@ class OpenAIChat(OpenAIEndpoint):
 
     def _deltas(self, chunks: Any) -> Iterator[str]:
         """Yield non-empty content deltas, mapping mid-stream failures to LLMError."""
+        import httpx
+        import openai
+
         saw_choice = False
         try:
             for chunk in chunks:

@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from rag import catalog
+from rag.catalog import Catalog
 from rag.config import Settings
 from rag.embed import Embedder
-from rag.lexical import QUESTION_WORDS, STOPWORDS, LexicalIndex, query_terms, tokenize
+from rag.lexical import QUESTION_WORDS, STOPWORDS, query_terms, tokenize
 from rag.records import Hit, Paper, Passage
-from rag.store import iter_chunks, open_collection, paper_from_metadata
+from rag.store import generation, iter_chunks, open_collection
 from rag.text import fold
 
 if TYPE_CHECKING:
@@ -74,41 +76,47 @@ class _ChunkRow:
 
 
 class Retriever:
-    """Holds the corpus in memory for BM25 and queries Chroma for the dense side."""
+    """Holds the corpus in memory for BM25 and queries Chroma for the dense side.
+
+    The corpus comes from the catalog when its stamp matches the collection's, else from
+    the chunks in Chroma (and the catalog is then saved for the next process).
+    """
 
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
         self.settings = settings
         self.embedder = embedder
         self.collection: Collection = open_collection(settings)
-        self._load()
+        self._use(self._catalog())
 
-    def _load(self) -> None:
-        texts: dict[str, dict[int, str]] = {}
-        metas: dict[str, dict[str, object]] = {}
-        for chunk in iter_chunks(self.collection):
-            pid = str(chunk.meta["paper_id"])
-            texts.setdefault(pid, {})[int(chunk.meta["chunk_index"])] = chunk.text  # type: ignore[arg-type]
-            metas[pid] = chunk.meta
-        self.papers: list[Paper] = []
+    def _catalog(self) -> Catalog:
+        stamp = generation(self.collection)
+        found = catalog.read(catalog.path_for(self.settings), stamp) if stamp else None
+        if found is not None:
+            return found
+        from rag.index import save_catalog
+
+        built = catalog.from_chunks(
+            iter_chunks(self.collection),
+            stamp,
+            self.collection.metadata or {},
+            self.collection.count(),
+        )
+        save_catalog(self.settings, built)
+        return built
+
+    def _use(self, found: Catalog) -> None:
+        assert found.lexical is not None
+        self.papers: list[Paper] = found.papers
+        self.lexical = found.lexical
         self.chunks: list[_ChunkRow] = []
         self.paper_chunks: list[list[int]] = []
-        for pid in sorted(texts):
-            parts = texts[pid]
-            if len(parts) != int(metas[pid]["n_chunks"]):  # type: ignore[call-overload]
-                continue  # a half-written paper from an interrupted ingest
-            idx = len(self.papers)
-            self.papers.append(
-                paper_from_metadata(metas[pid], " ".join(parts[i] for i in sorted(parts)))
-            )
-            self.paper_chunks.append([])
-            for i in sorted(parts):
-                self.paper_chunks[idx].append(len(self.chunks))
-                self.chunks.append(_ChunkRow(f"{pid}:{i}", idx, parts[i]))
+        for idx, (paper, texts) in enumerate(zip(found.papers, found.texts, strict=True)):
+            first = len(self.chunks)
+            self.chunks.extend(_ChunkRow(f"{paper.id}:{i}", idx, t) for i, t in enumerate(texts))
+            self.paper_chunks.append(list(range(first, len(self.chunks))))
         self.by_id = {p.id: i for i, p in enumerate(self.papers)}
         self.chunk_by_id = {c.id: i for i, c in enumerate(self.chunks)}
         self._filter_index: tuple[np.ndarray, np.ndarray, dict[str, list[int]]] | None = None
-        docs = [f"{p.title}. {p.title}. {', '.join(p.authors)}. {p.abstract}" for p in self.papers]
-        self.lexical = LexicalIndex(docs)
         self.authors: dict[str, set[int]] = {}
         self.author_names: dict[str, str] = {}
         for i, p in enumerate(self.papers):

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
 PAGE = 2000
+GENERATION = "paperchat_generation"  # collection metadata key; see rag.index
 
 
 class StoreError(PaperchatError):
@@ -119,14 +120,30 @@ def open_collection(settings: Settings, create: bool = False) -> Collection:
             "by paperchat (it has no embedder/chunking metadata); set PAPERCHAT_COLLECTION to "
             "another name, or replace it with `paperchat ingest --rebuild`"
         )
-    found = Identity(str(meta.get("embedder")), str(meta.get("chunking")))
-    if found != wanted:
+    check_identity(settings, str(meta.get("embedder")), str(meta.get("chunking")))
+    return collection
+
+
+def check_identity(settings: Settings, embedder: str, chunking: str) -> None:
+    """Raise StoreError when an index was built with another embedder or chunking."""
+    wanted = Identity.from_settings(settings)
+    if Identity(embedder, chunking) != wanted:
         raise StoreError(
-            f"the index was built with embedder {found.embedder!r} and chunking {found.chunking!r}"
+            f"the index was built with embedder {embedder!r} and chunking {chunking!r}"
             f" but settings ask for {wanted.embedder!r} / {wanted.chunking!r}; "
             "rebuild it with `paperchat ingest --rebuild`"
         )
-    return collection
+
+
+def generation(collection: Collection) -> str | None:
+    """The collection's generation stamp (see `rag.index`), None if it never had one."""
+    value = (collection.metadata or {}).get(GENERATION)
+    return str(value) if value else None
+
+
+def set_generation(collection: Collection, value: str) -> None:
+    """Record a new generation stamp in the collection metadata."""
+    collection.modify(metadata={**(collection.metadata or {}), GENERATION: value})
 
 
 def drop_collection(settings: Settings) -> None:

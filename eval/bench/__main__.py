@@ -88,7 +88,9 @@ def render(results: dict[str, Any]) -> None:
     figures = [
         ("papers", "papers"),
         ("chunks", "chunks"),
-        ("PaperChat() cold load s", "cold_load_s"),
+        ("PaperChat() cold load s (catalog)", "cold_load_s"),
+        ("cold load without a catalog s", "fallback_load_s"),
+        ("catalog file MB", "catalog_mb"),
         ("first query s (model load)", "first_query_s"),
         ("questions", "questions"),
         ("embed_query p50 (model floor)", "lat:embed_query:p50_ms"),
@@ -101,6 +103,7 @@ def render(results: dict[str, Any]) -> None:
         ("search source-filtered p95", "lat:search_source:p95_ms"),
         ("search year-filtered p95", "lat:search_year:p95_ms"),
         ("query process peak RSS MB", "vmhwm_mb"),
+        ("no-catalog load peak RSS MB", "fallback_vmhwm_mb"),
         ("synthetic build s", "build:build_s"),
         ("synthetic build peak RSS MB", "build:vmhwm_mb"),
         ("load avg (1 min) start / end", "load"),

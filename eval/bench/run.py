@@ -340,6 +340,12 @@ def run_bench(
         log(f"{label}: query benchmark (load {loadavg()})")
         entry["query"] = worker("query", {**qargs, "data_dir": str(data_dir)})
         lat = entry["query"]["latency"]
+        log(f"{label}: cold load from the catalog {entry['query']['cold_load_s']} s")
+        fallback = worker("fallback", {"data_dir": str(data_dir)})
+        entry["query"]["fallback_load_s"] = fallback["fallback_load_s"]
+        entry["query"]["fallback_vmhwm_mb"] = fallback["vmhwm_mb"]
+        entry["query"]["catalog_mb"] = fallback["catalog_mb"]
+        log(f"{label}: cold load without a catalog {fallback['fallback_load_s']} s")
         log(f"{label}: search p50 {lat['search']['p50_ms']} ms, ask p50 {lat['ask']['p50_ms']} ms")
         if size in server_sizes and "server" not in skip:
             log(f"{label}: chroma server query benchmark (load {loadavg()})")

@@ -3,8 +3,8 @@
 Embedding 100k abstracts for real takes hours on a 2-core machine, so every distinct seed
 sentence is embedded once (real model, cached on disk) and a synthetic chunk's vector is the
 L2-normalised mean of its sentences' vectors. Everything else is the real write path:
-`chunk_paper`, `paper_metadata`, `content_hash` and `add_chunks`, so the normal Retriever
-opens the result.
+`chunk_paper`, `paper_metadata`, `content_hash` and `add_chunks` inside ingest's `writing`
+bracket (which saves the catalog at the end), so the normal Retriever opens the result.
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def build_collection(
 ) -> dict[str, Any]:
     """Write n synthetic papers into the collection exactly as `rag.index` lays them out."""
     from rag.chunking import chunk_paper
-    from rag.index import content_hash
+    from rag.index import content_hash, writing
     from rag.store import add_chunks, drop_collection, open_collection, paper_metadata
 
     t0 = time.perf_counter()
@@ -192,25 +192,28 @@ def build_collection(
             write_s += time.perf_counter() - tw
         batch_chunks, batch_vectors, batch_metas = [], [], []
 
-    for paper, picked in synthetic_papers(pool, n, seed):
-        chunks = chunk_paper(paper, settings.chunk_tokens, count)
-        vecs, fb = chunk_vectors([c.text for c in chunks], picked, pool, vectors)
-        meta = paper_metadata(paper, content_hash(paper), len(chunks))
-        batch_chunks.extend(chunks)
-        batch_vectors.extend(vecs)
-        batch_metas.extend([meta] * len(chunks))
-        papers += 1
-        chunks_total += len(chunks)
-        fallbacks += fb
-        if len(batch_chunks) >= WRITE_BATCH:
-            flush()
-    flush()
+    with writing(settings, collection):  # ingest's bracket: the catalog is saved at the end
+        for paper, picked in synthetic_papers(pool, n, seed):
+            chunks = chunk_paper(paper, settings.chunk_tokens, count)
+            vecs, fb = chunk_vectors([c.text for c in chunks], picked, pool, vectors)
+            meta = paper_metadata(paper, content_hash(paper), len(chunks))
+            batch_chunks.extend(chunks)
+            batch_vectors.extend(vecs)
+            batch_metas.extend([meta] * len(chunks))
+            papers += 1
+            chunks_total += len(chunks)
+            fallbacks += fb
+            if len(batch_chunks) >= WRITE_BATCH:
+                flush()
+        flush()
+        t_catalog = time.perf_counter()
     return {
         "papers": papers,
         "chunks": chunks_total,
         "chunk_vector_fallbacks": fallbacks,
         "build_s": round(time.perf_counter() - t0, 2),
         "chroma_write_s": round(write_s, 2),
+        "catalog_s": round(time.perf_counter() - t_catalog, 2),
         "stored_chunks": collection.count(),
     }
 
