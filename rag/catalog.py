@@ -17,7 +17,6 @@ import json
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,8 +25,9 @@ from rag.config import Settings
 from rag.records import Paper
 
 if TYPE_CHECKING:
+    from chromadb.api.models.Collection import Collection
+
     from rag.lexical import LexicalIndex
-    from rag.store import StoredChunk
 
 FORMAT = 1
 HEADER, PAPERS, VOCAB = "catalog.json", "papers.json", "vocab.json"
@@ -58,16 +58,15 @@ def lexical_doc(paper: Paper) -> str:
     return f"{paper.title}. {paper.title}. {', '.join(paper.authors)}. {paper.abstract}"
 
 
-def from_chunks(
-    chunks: Iterable[StoredChunk], stamp: str | None, meta: dict[str, Any], stored: int
-) -> Catalog:
-    """Group stored chunks into complete papers and index them for BM25."""
+def from_collection(collection: Collection, stamp: str | None) -> Catalog:
+    """Read every chunk of a collection, group them into complete papers, index them for BM25."""
     from rag.lexical import LexicalIndex
-    from rag.store import paper_from_metadata
+    from rag.store import iter_chunks, paper_from_metadata
 
+    meta = collection.metadata or {}
     parts: dict[str, dict[int, str]] = {}
     metas: dict[str, dict[str, Any]] = {}
-    for chunk in chunks:
+    for chunk in iter_chunks(collection):
         pid = str(chunk.meta["paper_id"])
         parts.setdefault(pid, {})[int(chunk.meta["chunk_index"])] = chunk.text
         metas[pid] = chunk.meta
@@ -84,7 +83,7 @@ def from_chunks(
         stamp,
         str(meta.get("embedder")),
         str(meta.get("chunking")),
-        stored,
+        collection.count(),
         papers,
         texts,
         lexical,

@@ -322,9 +322,7 @@ def _publish(settings: Settings, collection: Collection) -> None:
     """Stamp a new generation and save the catalog of what the collection now holds."""
     stamp = uuid.uuid4().hex
     set_generation(collection, stamp)
-    built = catalog.from_chunks(
-        iter_chunks(collection), stamp, collection.metadata or {}, collection.count()
-    )
+    built = catalog.from_collection(collection, stamp)
     path = catalog.path_for(settings)
     os.replace(catalog.write(built, path), path)
 

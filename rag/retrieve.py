@@ -14,7 +14,7 @@ from rag.config import Settings
 from rag.embed import Embedder
 from rag.lexical import QUESTION_WORDS, STOPWORDS, query_terms, tokenize
 from rag.records import Hit, Paper, Passage
-from rag.store import generation, iter_chunks, open_collection
+from rag.store import generation, open_collection
 from rag.text import fold
 
 if TYPE_CHECKING:
@@ -95,12 +95,7 @@ class Retriever:
             return found
         from rag.index import save_catalog
 
-        built = catalog.from_chunks(
-            iter_chunks(self.collection),
-            stamp,
-            self.collection.metadata or {},
-            self.collection.count(),
-        )
+        built = catalog.from_collection(self.collection, stamp)
         save_catalog(self.settings, built)
         return built
 

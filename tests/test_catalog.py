@@ -60,7 +60,7 @@ def test_results_are_identical_with_and_without_the_catalog(
     def no_chroma_read(*args: object) -> None:
         raise AssertionError("the catalog should have been used")
 
-    monkeypatch.setattr(catalog, "from_chunks", no_chroma_read)
+    monkeypatch.setattr(catalog, "from_collection", no_chroma_read)
     from_catalog = Retriever(settings, embedder)
     assert from_catalog.papers == from_chroma.papers and len(from_catalog.papers) == 157
     assert [c.text for c in from_catalog.chunks] == [c.text for c in from_chroma.chunks]

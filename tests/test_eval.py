@@ -223,16 +223,21 @@ def test_judge_failure_is_recorded_and_the_metrics_stay(
 runner = CliRunner()
 
 
-def test_eval_command_writes_report_results_and_plots(
+@pytest.fixture
+def seed_cli(
     seed_settings: Settings,
     embedder,  # type: ignore[no-untyped-def]
-    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from rag.cli import app
-
+    """Point the CLI at the seed index and reuse the session's embedder."""
     monkeypatch.setenv("PAPERCHAT_DATA_DIR", str(seed_settings.data_dir))
     monkeypatch.setattr("rag.pipeline.make_embedder", lambda *a, **kw: embedder)
+
+
+@pytest.mark.usefixtures("seed_cli")
+def test_eval_command_writes_report_results_and_plots(tmp_path: Path) -> None:
+    from rag.cli import app
+
     out = tmp_path / "out"
     result = runner.invoke(app, ["eval", "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -252,16 +257,10 @@ def test_eval_command_writes_report_results_and_plots(
     assert "## Retrieval" in report and "![recall_at_k.png](recall_at_k.png)" in report
 
 
-def test_eval_command_compares_retrievers(
-    seed_settings: Settings,
-    embedder,  # type: ignore[no-untyped-def]
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.mark.usefixtures("seed_cli")
+def test_eval_command_compares_retrievers(tmp_path: Path) -> None:
     from rag.cli import app
 
-    monkeypatch.setenv("PAPERCHAT_DATA_DIR", str(seed_settings.data_dir))
-    monkeypatch.setattr("rag.pipeline.make_embedder", lambda *a, **kw: embedder)
     lines = QUESTIONS.read_text("utf-8").splitlines()
     small = tmp_path / "small.jsonl"
     small.write_text("\n".join(lines[:3] + lines[-3:]) + "\n", "utf-8")
