@@ -15,7 +15,7 @@ def eval_command(
     / "questions.jsonl",
     backend: Annotated[
         str | None,
-        typer.Option(help="auto | extractive | openai | local (default: PAPERCHAT_BACKEND)."),
+        typer.Option(help="auto | extractive | openai (default: PAPERCHAT_BACKEND)."),
     ] = None,
     k: Annotated[
         int | None,
