@@ -105,7 +105,7 @@ def _split_line(line: str) -> tuple[str, list[str]]:
 def _parse(sentence: str, prefix: str = "") -> _Sentence:
     cited = tuple(dict.fromkeys(int(n) for n in _MARKER.findall(sentence)))
     text = _MARKER.sub("", sentence).strip()
-    end = text[-1] if text[-1:] in ".!?" else ""
+    end = text[-1] if text.endswith((".", "!", "?")) else ""
     return _Sentence(prefix, text[: len(text) - len(end)].strip(), cited, end)
 
 

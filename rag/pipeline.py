@@ -76,6 +76,14 @@ class PaperChat:
         self.checker = ClaimChecker(self.sentences, self._idf)
         self._chat = chat
 
+    def warm(self) -> int:
+        """Load the embedder and embed every paper's sentences up front; return papers embedded.
+
+        After this, answers pay no first-use cost (`paperchat serve` calls it at start-up).
+        """
+        self.retriever.search("warm-up", 1)
+        return self.sentences.prefill(self.retriever.papers)
+
     def _idf(self, term: str) -> float:
         lexical = self.retriever.lexical
         return lexical.idf.get(term, lexical.max_idf)
