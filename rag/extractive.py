@@ -96,8 +96,9 @@ class Extractor:
         """
         if not hits:
             return []
-        cutoff = self.w.list_cutoff if is_list_question(question) else self.w.single_cutoff
         by_author = [h for h in hits if h.matched_author] if author else []
+        several = is_list_question(question) or bool(by_author)
+        cutoff = self.w.list_cutoff if several else self.w.single_cutoff
         if by_author and not topical:
             return by_author
         pool = by_author or list(hits)
