@@ -38,6 +38,8 @@ SUPPORTED = 0.55  # a cited source whose best sentence scores this is taken as s
 CLEAR = 0.62  # a source must score this to be added to, or substituted into, a claim
 MIN_CLAIM_WORDS = 3
 UNSUPPORTED_MARK = "(unsupported)"
+ECHO_SHARE = 0.8  # a sentence this much made of one source's header words is no claim
+_FILLER = {"et", "al", "and", "by", "source", "paper", "title", "authors", "the", "a", "of", "in"}
 
 _MARKER = re.compile(r"\s*\[(\d{1,3})\]")
 _LIST_PREFIX = re.compile(r"^(\s*(?:[-*•+]|\d{1,2}[.)])\s+)")
@@ -121,18 +123,17 @@ def _source_text(hit: Hit) -> str:
     return " ".join([p.title, p.abstract, " ".join(p.authors), str(p.year or "")])
 
 
-def _is_source_echo(body: str, hits: Sequence[Hit]) -> bool:
-    """Tell whether a sentence only repeats a source's title or header (title, authors, year)."""
-    words = set(fold(body).split())
+def _echo_share(body: str, hits: Sequence[Hit]) -> float:
+    """Share of a sentence's words found in one source's header (title, authors, year)."""
+    words = fold(body).split()
     if not words:
-        return True
+        return 1.0
+    best = 0.0
     for h in hits:
-        header = set(
-            fold(" ".join([h.paper.title, *h.paper.authors, str(h.paper.year or "")])).split()
-        )
-        if words <= header | {"et", "al", "and", "by", "source", "paper", "title", "authors"}:
-            return True
-    return False
+        p = h.paper
+        header = set(fold(" ".join([p.title, *p.authors, str(p.year or "")])).split()) | _FILLER
+        best = max(best, sum(w in header for w in words) / len(words))
+    return best
 
 
 class ClaimChecker:
@@ -156,7 +157,7 @@ class ClaimChecker:
             for s in line:
                 if not self._is_claim(s, hits):
                     non_claims += bool(s.body or s.cited)
-                    if s.body and (s.body.endswith(":") or not _is_source_echo(s.body, hits)):
+                    if s.body and (s.body.endswith(":") or _echo_share(s.body, hits) < 1.0):
                         rendered.append(f"{s.prefix}{s.body}{s.end}")
                     continue
                 claim = self._judge(s, len(claims), scores, hits)
@@ -173,7 +174,7 @@ class ClaimChecker:
     def _is_claim(s: _Sentence, hits: Sequence[Hit]) -> bool:
         if s.body.endswith(":") or len(_WORDS.findall(s.body)) < MIN_CLAIM_WORDS:
             return False
-        return not _is_source_echo(s.body, hits)
+        return _echo_share(s.body, hits) < ECHO_SHARE
 
     def _scores(self, bodies: list[str], hits: Sequence[Hit]) -> list[list[tuple[float, str]]]:
         """Best (score, sentence) per source for every claim: shape [claim][source]."""

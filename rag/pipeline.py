@@ -246,7 +246,7 @@ class PaperChat:
             return self._refused(question, retrieval, raw, model.name)
         checked = check_citations(raw, len(hits))
         grounded = self.checker.check(checked.text, hits)
-        problem = grounded.problem()
+        problem = grounded.problem() if raw else "the model's reply was empty"
         if problem:
             answer = self._fallback(question, retrieval, problem)
             return replace(answer, model=model.name, model_reply=raw)
