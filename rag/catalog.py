@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag import identifiers
 from rag.config import Settings
 from rag.records import Paper
 
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 
     from rag.lexical import LexicalIndex
 
-FORMAT = 1
+FORMAT = 2  # 2: each paper row carries its identifiers; format 1 files are still read
+READABLE = (1, FORMAT)
 HEADER, PAPERS, VOCAB = "catalog.json", "papers.json", "vocab.json"
 MATRIX = ("data", "indices", "indptr")  # the CSC arrays of LexicalIndex
 
@@ -58,7 +60,7 @@ def lexical_doc(paper: Paper) -> str:
     return f"{paper.title}. {paper.title}. {', '.join(paper.authors)}. {paper.abstract}"
 
 
-def from_collection(collection: Collection, stamp: str | None) -> Catalog:
+def from_collection(collection: Collection, stamp: str | None, lexical: bool = True) -> Catalog:
     """Read every chunk of a collection, group them into complete papers, index them for BM25."""
     from rag.lexical import LexicalIndex
     from rag.store import iter_chunks, paper_from_metadata
@@ -76,9 +78,9 @@ def from_collection(collection: Collection, stamp: str | None) -> Catalog:
         if len(parts[pid]) != int(metas[pid]["n_chunks"]):
             continue  # a half-written paper from an interrupted ingest
         ordered = [parts[pid][i] for i in sorted(parts[pid])]
-        papers.append(paper_from_metadata(metas[pid], " ".join(ordered)))
+        paper = paper_from_metadata(metas[pid], " ".join(ordered))
+        papers.append(identifiers.from_metadata(paper, metas[pid]))
         texts.append(ordered)
-    lexical = LexicalIndex.build([lexical_doc(p) for p in papers])
     return Catalog(
         stamp,
         str(meta.get("embedder")),
@@ -86,7 +88,7 @@ def from_collection(collection: Collection, stamp: str | None) -> Catalog:
         collection.count(),
         papers,
         texts,
-        lexical,
+        LexicalIndex.build([lexical_doc(p) for p in papers]) if lexical else None,
     )
 
 
@@ -102,12 +104,15 @@ def _paper_row(paper: Paper, texts: list[str]) -> list[Any]:
         paper.n_authors,
         paper.upvotes,
         list(paper.sources),
+        [paper.doi, paper.arxiv_id, list(paper.source_ids)],
         texts,
     ]
 
 
 def _paper(row: list[Any]) -> Paper:
-    pid, title, authors, year, date, url, derived, n_authors, upvotes, sources, texts = row
+    doi, arxiv_id, source_ids = row[10] if len(row) == 12 else (None, None, [])
+    pid, title, authors, year, date, url, derived, n_authors, upvotes, sources = row[:10]
+    texts = row[-1]
     return Paper(
         pid,
         title,
@@ -120,6 +125,9 @@ def _paper(row: list[Any]) -> Paper:
         n_authors,
         upvotes,
         tuple(sources),
+        doi,
+        arxiv_id,
+        tuple(source_ids),
     )
 
 
@@ -167,21 +175,23 @@ def read(path: Path, stamp: str | None = None, lexical: bool = True) -> Catalog 
     try:
         with zipfile.ZipFile(path) as zf:
             header = json.loads(zf.read(HEADER))
-            if header.get("format") != FORMAT or (stamp is not None and header["stamp"] != stamp):
+            if header.get("format") not in READABLE or (
+                stamp is not None and header["stamp"] != stamp
+            ):
                 return None
             rows = json.loads(zf.read(PAPERS))
             index = _read_lexical(zf, header["n_docs"]) if lexical else None
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return Catalog(
+            header["stamp"],
+            header["embedder"],
+            header["chunking"],
+            header["stored_chunks"],
+            [_paper(r) for r in rows],
+            [r[-1] for r in rows],
+            index,
+        )
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile):
         return None
-    return Catalog(
-        header["stamp"],
-        header["embedder"],
-        header["chunking"],
-        header["stored_chunks"],
-        [_paper(r) for r in rows],
-        [r[-1] for r in rows],
-        index,
-    )
 
 
 def read_stamp(path: Path) -> str | None:
@@ -232,17 +242,11 @@ def contents(settings: Settings) -> Contents:
         if found is not None:
             check_identity(settings, found.embedder, found.chunking)
             return Contents(found.papers, found.stored_chunks, found.embedder, found.chunking)
-    from rag.store import generation, load_papers, open_collection
+    from rag.store import generation, open_collection
 
     collection = open_collection(settings)
-    meta = collection.metadata or {}
     stamp = generation(collection)
     found = read(path, stamp=stamp, lexical=False) if stamp and settings.chroma_host else None
-    if found is not None:
-        return Contents(found.papers, found.stored_chunks, found.embedder, found.chunking)
-    return Contents(
-        load_papers(collection),
-        collection.count(),
-        str(meta.get("embedder")),
-        str(meta.get("chunking")),
-    )
+    if found is None:
+        found = from_collection(collection, stamp, lexical=False)
+    return Contents(found.papers, found.stored_chunks, found.embedder, found.chunking)

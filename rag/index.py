@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag import catalog
+from rag import catalog, identifiers
 from rag.chunking import chunk_paper
 from rag.config import Settings
 from rag.embed import Embedder
@@ -66,7 +66,7 @@ class IngestReport:
 
 
 def content_hash(paper: Paper) -> str:
-    """Hash what a paper's chunks are built from (sources excluded)."""
+    """Hash what a paper's chunks are built from (sources and identifiers excluded)."""
     payload = json.dumps(
         [
             paper.title,
@@ -81,6 +81,11 @@ def content_hash(paper: Paper) -> str:
         ]
     )
     return hashlib.sha1(payload.encode("utf-8")).hexdigest()
+
+
+def _metadata(paper: Paper, digest: str, n_chunks: int) -> dict[str, object]:
+    """Every chunk's metadata: the paper's fields (`rag.store`) plus its identifiers."""
+    return {**paper_metadata(paper, digest, n_chunks), **identifiers.to_metadata(paper)}
 
 
 def _file_of(source: str) -> str:
@@ -111,7 +116,7 @@ def _existing_papers(collection: Collection, settings: Settings) -> dict[str, _E
             pid = str(chunk.meta["paper_id"])
             if pid not in found:
                 found[pid] = _Existing(
-                    paper_from_metadata(chunk.meta, ""),
+                    identifiers.from_metadata(paper_from_metadata(chunk.meta, ""), chunk.meta),
                     [],
                     int(chunk.meta["n_chunks"]),
                     str(chunk.meta.get("content_hash")),
@@ -154,7 +159,9 @@ def _plan(
         if not old.complete or content_hash(final) != old.content_hash:
             to_delete.extend(old.chunk_ids)
             to_embed.append(final)
-        elif final.sources != old.paper.sources:
+        elif final.sources != old.paper.sources or identifiers.key(final) != identifiers.key(
+            old.paper
+        ):
             to_relabel.append(final)
     return to_embed, to_relabel, to_delete
 
@@ -251,7 +258,7 @@ def _apply(
             collection.delete(ids=to_delete)
         for paper in to_relabel:
             old = existing[paper.id]
-            meta = paper_metadata(paper, old.content_hash, len(old.chunk_ids))
+            meta = _metadata(paper, old.content_hash, len(old.chunk_ids))
             collection.update(
                 ids=old.chunk_ids,
                 metadatas=[
@@ -294,7 +301,7 @@ def _embed_and_add(
         batch.append(item)
         if sum(len(c) for _, c in batch) >= settings.embed_batch_size * 4 or item is plans[-1]:
             chunks = [c for _, cs in batch for c in cs]
-            metas = [paper_metadata(p, content_hash(p), len(cs)) for p, cs in batch for _ in cs]
+            metas = [_metadata(p, content_hash(p), len(cs)) for p, cs in batch for _ in cs]
             vectors = embedder.embed_documents([c.dense_text for c in chunks])
             add_chunks(collection, chunks, vectors, metas)
             done += len(chunks)
