@@ -142,9 +142,6 @@ def draft(record: Mapping[Any, Any], line: int) -> Draft | Skip:
     title = _text(_first(low, TITLE_KEYS))
     if len(title) > MAX_TITLE_CHARS:
         return Skip(line, f"title too long ({len(title):,} characters)")
-    if not url:
-        url = f"https://doi.org/{doi}" if doi else None
-        url = url or (f"https://arxiv.org/abs/{arxiv}" if arxiv else None)
     return Draft(
         line=line,
         title=title or None,
