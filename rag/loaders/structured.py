@@ -101,6 +101,7 @@ def _bib_fields(body: str) -> dict[str, str]:
             end = body.find(",", pos)
             end = len(body) if end < 0 else end
             value, pos = body[pos:end].strip(), end
+        value = re.sub(r"\\([&%$#_])", r"\1", value)  # LaTeX-escaped specials: \& -> &
         fields[name] = re.sub(r"[{}]", "", value).strip()
         pos = body.find(",", pos)
         if pos < 0:
