@@ -18,7 +18,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -253,7 +253,10 @@ def _apply(
     to_embed, to_relabel, to_delete = _plan(loaded.papers, existing, files)
     changes = bool(to_embed or to_relabel or to_delete)
     relabelled = {p.id for p in to_relabel}
-    with writing(settings, collection) if changes else nullcontext():
+    delta = _Delta(_current_catalog(settings, collection) if changes else None)
+    with writing(settings, collection, delta) if changes else nullcontext():
+        delta.removed = {c.rsplit(":", 1)[0] for c in to_delete} - {p.id for p in to_embed}
+        delta.changed += [(_stored(p, existing[p.id].content_hash, None), None) for p in to_relabel]
         if to_delete:
             collection.delete(ids=to_delete)
         for paper in to_relabel:
@@ -265,7 +268,7 @@ def _apply(
                     {**meta, "chunk_index": int(c.rsplit(":", 1)[1])} for c in old.chunk_ids
                 ],
             )
-        embedded = _embed_and_add(collection, to_embed, settings, embedder, progress)
+        embedded = _embed_and_add(collection, to_embed, settings, embedder, progress, delta)
     stamp = generation(collection)
     if not stamp or catalog.read_stamp(catalog.path_for(settings)) != stamp:
         _publish(settings, collection)  # e.g. an index from before catalogs, or a lost file
@@ -289,6 +292,7 @@ def _embed_and_add(
     settings: Settings,
     embedder: Embedder,
     progress: Progress | None,
+    delta: _Delta | None = None,
 ) -> int:
     """Embed papers' chunks in batches and write each paper's chunks together."""
     plans: list[tuple[Paper, list[Chunk]]] = [
@@ -304,6 +308,11 @@ def _embed_and_add(
             metas = [_metadata(p, content_hash(p), len(cs)) for p, cs in batch for _ in cs]
             vectors = embedder.embed_documents([c.dense_text for c in chunks])
             add_chunks(collection, chunks, vectors, metas)
+            if delta is not None:
+                delta.changed += [
+                    (_stored(p, content_hash(p), [c.text for c in cs]), [c.text for c in cs])
+                    for p, cs in batch
+                ]
             done += len(chunks)
             if progress:
                 progress(done, total)
@@ -311,25 +320,56 @@ def _embed_and_add(
     return total
 
 
+@dataclass
+class _Delta:
+    """What an ingest changed, for updating the catalog it started from (if it had one)."""
+
+    base: catalog.Catalog | None
+    removed: set[str] = field(default_factory=set)
+    changed: list[tuple[Paper, list[str] | None]] = field(default_factory=list)
+
+
+def _current_catalog(settings: Settings, collection: Collection) -> catalog.Catalog | None:
+    """The saved catalog, if it describes the collection as it is now."""
+    stamp = generation(collection)
+    if not stamp or stamp.startswith(PENDING):
+        return None
+    return catalog.read(catalog.path_for(settings), stamp)
+
+
+def _stored(paper: Paper, digest: str, texts: list[str] | None) -> Paper:
+    """The paper as a reader rebuilds it from its chunks' metadata (and texts)."""
+    meta = _metadata(paper, digest, len(texts) if texts is not None else 0)
+    abstract = " ".join(texts) if texts is not None else ""
+    return identifiers.from_metadata(paper_from_metadata(meta, abstract), meta)
+
+
 @contextmanager
-def writing(settings: Settings, collection: Collection) -> Iterator[None]:
+def writing(
+    settings: Settings, collection: Collection, delta: _Delta | None = None
+) -> Iterator[None]:
     """Bracket writes to the collection so that no stale catalog survives them.
 
     Before: remove the catalog, then stamp the collection "pending" (the first write).
-    After the last write: stamp a new generation and save the catalog. An exception in
-    between leaves no catalog, and readers fall back to Chroma.
+    After the last write: stamp a new generation and save the catalog — updated from the
+    one before when the writer recorded its `delta`, else read back from Chroma. An
+    exception in between leaves no catalog, and readers fall back to Chroma.
     """
     catalog.path_for(settings).unlink(missing_ok=True)
     set_generation(collection, PENDING + uuid.uuid4().hex)
     yield
-    _publish(settings, collection)
+    _publish(settings, collection, delta)
 
 
-def _publish(settings: Settings, collection: Collection) -> None:
+def _publish(settings: Settings, collection: Collection, delta: _Delta | None = None) -> None:
     """Stamp a new generation and save the catalog of what the collection now holds."""
     stamp = uuid.uuid4().hex
     set_generation(collection, stamp)
-    built = catalog.from_collection(collection, stamp)
+    built = None
+    if delta is not None and delta.base is not None:
+        built = catalog.updated(delta.base, stamp, collection.count(), delta.removed, delta.changed)
+    if built is None:
+        built = catalog.from_collection(collection, stamp)
     path = catalog.path_for(settings)
     os.replace(catalog.write(built, path), path)
 
