@@ -57,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--split", default="train")
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--features", action="store_true", help="extra lexical features")
+    parser.add_argument("--prf", action="store_true", help="feedback from the hybrid top papers")
+    parser.add_argument("--titles", action="store_true", help="a title-only dense feature")
+    parser.add_argument("--chunks", action="store_true", help="fuse per chunk, then aggregate")
     args = parser.parse_args(argv)
     if args.split == "test":
         raise SystemExit("tune on train only")
@@ -93,6 +96,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         return total / len(qids)
 
     qterms = [query_terms(t) or tokenize(t) for t in texts]
+    if args.chunks:
+        _chunks(score, retriever, sims, chunk_paper, order, bounds, qterms, dense_max)
+        return
+    if args.titles:
+        tcache = settings.data_dir / "titles.npy"
+        if tcache.exists():
+            tvec = np.load(tcache)
+        else:
+            tvec = np.array(embedder.embed_documents([p.title for p in retriever.papers]), np.float32)
+            np.save(tcache, tvec)
+        _titles(score, retriever, qvec @ tvec.T, dense_max, dense_mean, qterms)
+        return
+    if args.prf:
+        vectors = _chunk_vectors(retriever, chunk_ids)
+        _prf(score, retriever, qvec, vectors, chunk_paper, sims, order, bounds, qterms)
+        return
     if args.features:
         _features(score, retriever, texts, qterms, dense_max, dense_mean)
         return
@@ -129,6 +148,105 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name, value in sorted(results.items(), key=lambda kv: -kv[1])[:25]:
         print(f"{value:.4f}  {name}")
     print(f"current: {results['minmax/max/title2/k1=1.2/b=0.75/w=0.45']:.4f}")
+
+
+def _chunks(score, retriever, sims, chunk_paper, order, bounds, qterms, dense_max) -> None:  # type: ignore[no-untyped-def]
+    """Fuse dense and BM25 per chunk (title + chunk text), then take each paper's best chunk."""
+    papers = retriever.papers
+    ctexts = [f"{papers[c.paper].title}. {papers[c.paper].title}. {c.text}" for c in retriever.chunks]
+    cl = _bm25(ctexts, qterms, 1.2, 0.75)
+    lex = np.stack([retriever.lexical.scores(q) for q in qterms])
+    ln = lex / np.maximum(lex.max(axis=1, keepdims=True), 1e-9)
+    cln = cl / np.maximum(cl.max(axis=1, keepdims=True), 1e-9)
+    cd = _minmax_top(sims, 600)
+    d = _minmax_top(dense_max)
+    print(f"chunk bm25 max alone {score(np.maximum.reduceat(cl[:, order], bounds, axis=1)):.4f}")
+    results = {}
+    for w in (0.4, 0.5, 0.6):
+        per_chunk = np.maximum.reduceat((w * cd + (1 - w) * cln)[:, order], bounds, axis=1)
+        results[f"chunk-fused w={w}"] = score(per_chunk)
+        for mix in (0.3, 0.5, 0.7):
+            paper = 0.5 * d + 0.5 * ln
+            results[f"paper+chunk w={w} mix={mix}"] = score(mix * per_chunk + (1 - mix) * paper)
+    for name, value in sorted(results.items(), key=lambda kv: -kv[1])[:12]:
+        print(f"{value:.4f}  {name}")
+
+
+def _titles(score, retriever, tsim, dense_max, dense_mean, qterms) -> None:  # type: ignore[no-untyped-def]
+    lex = np.stack([retriever.lexical.scores(q) for q in qterms])
+    ln = lex / np.maximum(lex.max(axis=1, keepdims=True), 1e-9)
+    print(f"title dense alone {score(tsim):.4f}")
+    results = {}
+    for dname, dm in (("max", dense_max), ("max+0.2mean", dense_max + 0.2 * dense_mean)):
+        d = _minmax_top(dm)
+        t = _minmax_top(tsim)
+        for wd, wt in itertools.product((0.3, 0.4, 0.5), (0.0, 0.1, 0.2, 0.3)):
+            results[f"{dname} wd={wd} wt={wt}"] = score(wd * d + wt * t + (1 - wd) * ln)
+        combo = _minmax_top(np.maximum(dm, tsim))
+        results[f"{dname} max(chunk,title)"] = score(0.5 * combo + 0.5 * ln)
+    for name, value in sorted(results.items(), key=lambda kv: -kv[1])[:15]:
+        print(f"{value:.4f}  {name}")
+
+
+def _prf(score, retriever, qvec, vectors, chunk_paper, sims, order, bounds, qterms) -> None:  # type: ignore[no-untyped-def]
+    """Pseudo-relevance feedback from the fused ranking: Rocchio on the dense side, RM3-like
+    expansion on the lexical side."""
+    lexical = retriever.lexical
+    n_docs = lexical.n_docs
+    lex = np.stack([lexical.scores(q) for q in qterms])
+    dmax = np.maximum.reduceat(sims[:, order], bounds, axis=1)
+
+    def fuse(dense: Scores, lexm: Scores, w: float = 0.5) -> Scores:
+        ln = lexm / np.maximum(lexm.max(axis=1, keepdims=True), 1e-9)
+        return w * _minmax_top(dense) + (1 - w) * ln
+
+    base = fuse(dmax, lex)
+    print(f"base {score(base):.4f}", flush=True)
+    # doc-major view of the BM25 score matrix, for expansion terms
+    terms_of = np.repeat(np.arange(len(lexical.vocab)), np.diff(lexical.indptr))
+    by_doc = np.argsort(lexical.indices, kind="stable")
+    doc_ptr = np.searchsorted(lexical.indices[by_doc], np.arange(n_docs + 1))
+    results = {}
+    for m in (3, 5, 10):
+        top = np.argsort(-base, axis=1)[:, :m]
+        best = [[int(np.flatnonzero(chunk_paper == p)[np.argmax(sims[i, chunk_paper == p])]) for p in top[i]] for i in range(len(top))]
+        fb = np.stack([vectors[b].mean(0) for b in best])
+        for alpha in (0.3, 0.6, 1.0):
+            q2 = qvec + alpha * fb
+            q2 /= np.linalg.norm(q2, axis=1, keepdims=True)
+            s2 = q2 @ vectors.T
+            d2 = np.maximum.reduceat(s2[:, order], bounds, axis=1)
+            results[f"dense-prf m={m} a={alpha}"] = score(fuse(d2, lex))
+            for beta in (0.1, 0.3):
+                lex2 = _rm3(lexical, lex, top, terms_of, by_doc, doc_ptr, qterms, beta)
+                results[f"both m={m} a={alpha} b={beta}"] = score(fuse(d2, lex2))
+        for beta in (0.1, 0.3, 0.5):
+            lex2 = _rm3(lexical, lex, top, terms_of, by_doc, doc_ptr, qterms, beta)
+            results[f"lex-prf m={m} b={beta}"] = score(fuse(dmax, lex2))
+        print(f"m={m} done", flush=True)
+    for name, value in sorted(results.items(), key=lambda kv: -kv[1])[:20]:
+        print(f"{value:.4f}  {name}")
+
+
+def _rm3(lexical, lex, top, terms_of, by_doc, doc_ptr, qterms, beta, n_terms: int = 10):  # type: ignore[no-untyped-def]
+    out = lex.copy()
+    for i, docs in enumerate(top):
+        weight: dict[int, float] = {}
+        for d in docs:
+            nz = by_doc[doc_ptr[d] : doc_ptr[d + 1]]
+            for t, v in zip(terms_of[nz], lexical.data[nz], strict=True):
+                weight[int(t)] = weight.get(int(t), 0.0) + float(v)
+        have = {lexical.term_ids.get(t) for t in qterms[i]}
+        chosen = sorted((t for t in weight if t not in have), key=lambda t: -weight[t])[:n_terms]
+        if not chosen:
+            continue
+        total = sum(weight[t] for t in chosen)
+        extra = np.zeros(lexical.n_docs, dtype=np.float32)
+        for t in chosen:
+            start, end = lexical.indptr[t], lexical.indptr[t + 1]
+            np.add.at(extra, lexical.indices[start:end], lexical.data[start:end] * weight[t] / total)
+        out[i] = lex[i] + beta * extra * (lex[i].max() / max(extra.max(), 1e-9))
+    return out
 
 
 def _bigrams(tokens: list[str]) -> list[str]:
