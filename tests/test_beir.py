@@ -91,6 +91,10 @@ def test_command_line_prints_the_table_and_writes_json(
     assert "| lexical |" in printed and "papers/s" in printed
     assert json.loads(out.read_text())["results"][0]["mode"] == "lexical"
     assert main([str(root), "--split", "nope"]) == 2
+    capsys.readouterr()
+    assert main([str(root), "--floor", "3"]) == 0
+    floor = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert floor["papers"] == 3 and floor["ratio_to_floor"] > 0
 
 
 def test_render_without_a_published_figure() -> None:
