@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rag import catalog, identifiers
 from rag.chunking import chunk_paper
@@ -83,7 +83,7 @@ def content_hash(paper: Paper) -> str:
     return hashlib.sha1(payload.encode("utf-8")).hexdigest()
 
 
-def _metadata(paper: Paper, digest: str, n_chunks: int) -> dict[str, object]:
+def _metadata(paper: Paper, digest: str, n_chunks: int) -> dict[str, Any]:
     """Every chunk's metadata: the paper's fields (`rag.store`) plus its identifiers."""
     return {**paper_metadata(paper, digest, n_chunks), **identifiers.to_metadata(paper)}
 

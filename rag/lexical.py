@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -330,7 +330,7 @@ class LexicalIndex:
         return cls(vocab, data.astype(np.float32), indices, indptr, n_docs, counts, doc_len)
 
     def updated(
-        self, kept: np.ndarray, added: dict[int, Sequence[str]], n_docs: int
+        self, kept: np.ndarray, added: Mapping[int, Sequence[str]], n_docs: int
     ) -> LexicalIndex:
         """A new index: old document i becomes `kept[i]` (-1: dropped), plus `added` documents.
 

@@ -63,7 +63,13 @@ def citation_record(citation: Citation, paper: Paper | None) -> dict[str, Any]:
         "year": citation.year,
         "source": citation.source,
     }
-    empty = {"doi": None, "arxiv_id": None, "source_ids": [], "url": None, "link": None}
+    empty: dict[str, Any] = {
+        "doi": None,
+        "arxiv_id": None,
+        "source_ids": [],
+        "url": None,
+        "link": None,
+    }
     return {**record, **(identifiers(paper) if paper else {**empty, "links": {}})}
 
 
