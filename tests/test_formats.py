@@ -133,7 +133,8 @@ CSL = [
 
 def test_csl_json_array_is_read_not_taken_for_a_page(tmp_path: Path) -> None:
     text = json.dumps(CSL, indent=2)
-    assert detect_layout(text) == "json"
+    assert detect_layout(text) == "json" and detect_layout(json.dumps(CSL)) == "json"
+    assert detect_layout("[A linked title](https://x.org)\nSome text\n") == "daily-page"
     _, papers, report = load_one(write(tmp_path / "My Library.json", text))
     gardens = papers["Sparse gardens"]
     assert gardens.authors == ("Grace Hopper", "The Garden Team")

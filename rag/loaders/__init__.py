@@ -51,6 +51,7 @@ _PARSERS: dict[str, Parser] = {
     "daily-page": parse_daily_page,
 }
 SUFFIXES = {".txt", ".jsonl", ".json", ".csv", ".tsv", ".bib", ".md", ".ris"}
+_JSON_START = re.compile(r'^\[\s*(?:[{\["]|$)')  # `[{`, `[` alone; not a Markdown `[link]`
 _ABSTRACT_COLUMNS = {"abstract", "text", "summary", "description", "abstractnote"}
 
 
@@ -120,7 +121,7 @@ def detect_layout(text: str) -> str:
     if not lines:
         return "empty"
     first = lines[0].lstrip("\ufeff")
-    if first.startswith("[") or first == "{":
+    if _JSON_START.match(first) or first == "{":
         return "json"  # one JSON document (CSL-JSON, a pretty-printed array or object)
     if first.startswith("{"):
         return "jsonl"
