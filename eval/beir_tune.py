@@ -104,7 +104,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         if tcache.exists():
             tvec = np.load(tcache)
         else:
-            tvec = np.array(embedder.embed_documents([p.title for p in retriever.papers]), np.float32)
+            tvec = np.array(
+                embedder.embed_documents([p.title for p in retriever.papers]), np.float32
+            )
             np.save(tcache, tvec)
         _titles(score, retriever, qvec @ tvec.T, dense_max, dense_mean, qterms)
         return
@@ -153,7 +155,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 def _chunks(score, retriever, sims, chunk_paper, order, bounds, qterms, dense_max) -> None:  # type: ignore[no-untyped-def]
     """Fuse dense and BM25 per chunk (title + chunk text), then take each paper's best chunk."""
     papers = retriever.papers
-    ctexts = [f"{papers[c.paper].title}. {papers[c.paper].title}. {c.text}" for c in retriever.chunks]
+    ctexts = [
+        f"{papers[c.paper].title}. {papers[c.paper].title}. {c.text}" for c in retriever.chunks
+    ]
     cl = _bm25(ctexts, qterms, 1.2, 0.75)
     lex = np.stack([retriever.lexical.scores(q) for q in qterms])
     ln = lex / np.maximum(lex.max(axis=1, keepdims=True), 1e-9)
@@ -209,7 +213,13 @@ def _prf(score, retriever, qvec, vectors, chunk_paper, sims, order, bounds, qter
     results = {}
     for m in (3, 5, 10):
         top = np.argsort(-base, axis=1)[:, :m]
-        best = [[int(np.flatnonzero(chunk_paper == p)[np.argmax(sims[i, chunk_paper == p])]) for p in top[i]] for i in range(len(top))]
+        best = [
+            [
+                int(np.flatnonzero(chunk_paper == p)[np.argmax(sims[i, chunk_paper == p])])
+                for p in top[i]
+            ]
+            for i in range(len(top))
+        ]
         fb = np.stack([vectors[b].mean(0) for b in best])
         for alpha in (0.3, 0.6, 1.0):
             q2 = qvec + alpha * fb
@@ -244,7 +254,9 @@ def _rm3(lexical, lex, top, terms_of, by_doc, doc_ptr, qterms, beta, n_terms: in
         extra = np.zeros(lexical.n_docs, dtype=np.float32)
         for t in chosen:
             start, end = lexical.indptr[t], lexical.indptr[t + 1]
-            np.add.at(extra, lexical.indices[start:end], lexical.data[start:end] * weight[t] / total)
+            np.add.at(
+                extra, lexical.indices[start:end], lexical.data[start:end] * weight[t] / total
+            )
         out[i] = lex[i] + beta * extra * (lex[i].max() / max(extra.max(), 1e-9))
     return out
 
@@ -276,11 +288,20 @@ def _features(score, retriever, texts, qterms, dense_max, dense_mean) -> None:  
         w = {t: np.log(1 + (n - df.get(t, 0) + 0.5) / (df.get(t, 0) + 0.5)) for t in set(q)}
         total = sum(w.values()) or 1.0
         for t, wt in w.items():
-            for j in retriever.lexical.indices[
-                retriever.lexical.indptr[retriever.lexical.term_ids[t]] : retriever.lexical.indptr[retriever.lexical.term_ids[t] + 1]
-            ] if t in retriever.lexical.term_ids else []:
+            for j in (
+                retriever.lexical.indices[
+                    retriever.lexical.indptr[
+                        retriever.lexical.term_ids[t]
+                    ] : retriever.lexical.indptr[retriever.lexical.term_ids[t] + 1]
+                ]
+                if t in retriever.lexical.term_ids
+                else []
+            ):
                 cov[i, j] += wt / total
-    print(f"bigram alone {score(bi):.4f}  title alone {score(title):.4f}  coverage alone {score(cov):.4f}")
+    print(
+        f"bigram alone {score(bi):.4f}  title alone {score(title):.4f}  "
+        f"coverage alone {score(cov):.4f}"
+    )
     d = _minmax_top(dense_max + 0.2 * dense_mean)
     d0 = _minmax_top(dense_max)
 
@@ -290,7 +311,9 @@ def _features(score, retriever, texts, qterms, dense_max, dense_mean) -> None:  
     ln, bn, tn = norm(lex), norm(bi), norm(title)
     print(f"current-like {score(0.45 * d0 + 0.55 * ln):.4f}")
     results = {}
-    for wd, wb, wt, wc in itertools.product((0.4, 0.5), (0, 0.1, 0.2, 0.3), (0, 0.1, 0.2), (0, 0.2, 0.4)):
+    for wd, wb, wt, wc in itertools.product(
+        (0.4, 0.5), (0, 0.1, 0.2, 0.3), (0, 0.1, 0.2), (0, 0.2, 0.4)
+    ):
         m = wd * d + (1 - wd) * ln + wb * bn + wt * tn + wc * cov
         results[f"wd={wd} bigram={wb} title={wt} cov={wc}"] = score(m)
     for name, value in sorted(results.items(), key=lambda kv: -kv[1])[:20]:
