@@ -17,10 +17,11 @@ import json
 import os
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag import identifiers
 from rag.config import Settings
 from rag.records import Paper
 
@@ -29,9 +30,11 @@ if TYPE_CHECKING:
 
     from rag.lexical import LexicalIndex
 
-FORMAT = 1
+FORMAT = 2  # 2: each paper row carries its identifiers; format 1 files are still read
+READABLE = (1, FORMAT)
 HEADER, PAPERS, VOCAB = "catalog.json", "papers.json", "vocab.json"
-MATRIX = ("data", "indices", "indptr")  # the CSC arrays of LexicalIndex
+MATRIX_V1 = ("data", "indices", "indptr")  # format 1: the CSC arrays of BM25 scores
+MATRIX = ("counts", "indices", "indptr", "doc_len")  # format 2: term counts; scores from them
 
 
 @dataclass(frozen=True)
@@ -53,12 +56,16 @@ def path_for(settings: Settings) -> Path:
     return settings.data_dir / "catalog" / f"{hashlib.sha1(key).hexdigest()[:16]}.zip"
 
 
+LEXICAL_DOC = "title2-authors-abstract"
+LEXICAL_V1 = "title2-authors-abstract/k1=1.2/b=0.75"  # what format-1 catalogs were built with
+
+
 def lexical_doc(paper: Paper) -> str:
     """The text BM25 indexes for a paper (title twice, authors, abstract)."""
     return f"{paper.title}. {paper.title}. {', '.join(paper.authors)}. {paper.abstract}"
 
 
-def from_collection(collection: Collection, stamp: str | None) -> Catalog:
+def from_collection(collection: Collection, stamp: str | None, lexical: bool = True) -> Catalog:
     """Read every chunk of a collection, group them into complete papers, index them for BM25."""
     from rag.lexical import LexicalIndex
     from rag.store import iter_chunks, paper_from_metadata
@@ -76,9 +83,9 @@ def from_collection(collection: Collection, stamp: str | None) -> Catalog:
         if len(parts[pid]) != int(metas[pid]["n_chunks"]):
             continue  # a half-written paper from an interrupted ingest
         ordered = [parts[pid][i] for i in sorted(parts[pid])]
-        papers.append(paper_from_metadata(metas[pid], " ".join(ordered)))
+        paper = paper_from_metadata(metas[pid], " ".join(ordered))
+        papers.append(identifiers.from_metadata(paper, metas[pid]))
         texts.append(ordered)
-    lexical = LexicalIndex.build([lexical_doc(p) for p in papers])
     return Catalog(
         stamp,
         str(meta.get("embedder")),
@@ -86,7 +93,56 @@ def from_collection(collection: Collection, stamp: str | None) -> Catalog:
         collection.count(),
         papers,
         texts,
-        lexical,
+        LexicalIndex.build([lexical_doc(p) for p in papers]) if lexical else None,
+    )
+
+
+def updated(
+    base: Catalog,
+    stamp: str,
+    stored_chunks: int,
+    removed: set[str],
+    changed: list[tuple[Paper, list[str] | None]],
+) -> Catalog | None:
+    """The catalog after an ingest, from the one before it and what the ingest changed.
+
+    `removed` are paper ids no longer in the collection; `changed` are papers written or
+    relabelled, with their chunk texts (None: unchanged texts, taken from `base`). Only the
+    new texts are tokenized. None when `base` cannot be updated (no term counts: format 1).
+    """
+    import numpy as np
+
+    from rag.lexical import tokenize
+
+    if base.lexical is None or base.lexical.counts is None:
+        return None
+    rows = {p.id: (p, t) for p, t in zip(base.papers, base.texts, strict=True)}
+    fresh: set[str] = set()
+    for paper, texts in changed:
+        if texts is None:
+            texts = rows[paper.id][1]
+            paper = replace(paper, abstract=" ".join(texts))
+        else:
+            fresh.add(paper.id)
+        rows[paper.id] = (paper, texts)
+    for pid in removed:
+        rows.pop(pid, None)
+    order = sorted(rows)
+    position = {pid: i for i, pid in enumerate(order)}
+    kept = np.array(
+        [-1 if p.id in fresh or p.id not in position else position[p.id] for p in base.papers],
+        dtype=np.int64,
+    )
+    added = {position[pid]: tokenize(lexical_doc(rows[pid][0])) for pid in fresh}
+    papers = [rows[pid][0] for pid in order]
+    return Catalog(
+        stamp,
+        base.embedder,
+        base.chunking,
+        stored_chunks,
+        papers,
+        [rows[pid][1] for pid in order],
+        base.lexical.updated(kept, added, len(order)),
     )
 
 
@@ -102,12 +158,15 @@ def _paper_row(paper: Paper, texts: list[str]) -> list[Any]:
         paper.n_authors,
         paper.upvotes,
         list(paper.sources),
+        [paper.doi, paper.arxiv_id, list(paper.source_ids)],
         texts,
     ]
 
 
 def _paper(row: list[Any]) -> Paper:
-    pid, title, authors, year, date, url, derived, n_authors, upvotes, sources, texts = row
+    doi, arxiv_id, source_ids = row[10] if len(row) == 12 else (None, None, [])
+    pid, title, authors, year, date, url, derived, n_authors, upvotes, sources = row[:10]
+    texts = row[-1]
     return Paper(
         pid,
         title,
@@ -120,6 +179,9 @@ def _paper(row: list[Any]) -> Paper:
         n_authors,
         upvotes,
         tuple(sources),
+        doi,
+        arxiv_id,
+        tuple(source_ids),
     )
 
 
@@ -140,6 +202,7 @@ def write(catalog: Catalog, path: Path) -> Path:
         "stored_chunks": catalog.stored_chunks,
         "papers": len(catalog.papers),
         "n_docs": lexical.n_docs,
+        "lexical": lexical_version(),
     }
     rows = [_paper_row(p, t) for p, t in zip(catalog.papers, catalog.texts, strict=True)]
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,7 +215,7 @@ def write(catalog: Catalog, path: Path) -> Path:
                 zf.writestr(VOCAB, json.dumps(list(lexical.vocab), ensure_ascii=False))
                 for name in MATRIX:
                     with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, getattr(lexical, name))
+                        np.lib.format.write_array(member, _array(lexical, name))
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes it private; the index beside it is not
@@ -167,21 +230,30 @@ def read(path: Path, stamp: str | None = None, lexical: bool = True) -> Catalog 
     try:
         with zipfile.ZipFile(path) as zf:
             header = json.loads(zf.read(HEADER))
-            if header.get("format") != FORMAT or (stamp is not None and header["stamp"] != stamp):
+            if header.get("format") not in READABLE or (
+                stamp is not None and header["stamp"] != stamp
+            ):
                 return None
             rows = json.loads(zf.read(PAPERS))
-            index = _read_lexical(zf, header["n_docs"]) if lexical else None
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            papers = [_paper(r) for r in rows]
+            index = None
+            if lexical and header.get("lexical", LEXICAL_V1) == lexical_version():
+                index = _read_lexical(zf, header)
+        if lexical and index is None:  # saved by another version: re-index, Chroma not needed
+            from rag.lexical import LexicalIndex
+
+            index = LexicalIndex.build([lexical_doc(p) for p in papers])
+        return Catalog(
+            header["stamp"],
+            header["embedder"],
+            header["chunking"],
+            header["stored_chunks"],
+            papers,
+            [r[-1] for r in rows],
+            index,
+        )
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile):
         return None
-    return Catalog(
-        header["stamp"],
-        header["embedder"],
-        header["chunking"],
-        header["stored_chunks"],
-        [_paper(r) for r in rows],
-        [r[-1] for r in rows],
-        index,
-    )
 
 
 def read_stamp(path: Path) -> str | None:
@@ -194,17 +266,36 @@ def read_stamp(path: Path) -> str | None:
     return str(stamp) if stamp else None
 
 
-def _read_lexical(zf: zipfile.ZipFile, n_docs: int) -> LexicalIndex:
+def _array(lexical: LexicalIndex, name: str) -> Any:
+    value = getattr(lexical, name)
+    assert value is not None, "a LexicalIndex saved by the catalog keeps its counts"
+    return value
+
+
+def _read_lexical(zf: zipfile.ZipFile, header: dict[str, Any]) -> LexicalIndex:
     import numpy as np
 
     from rag.lexical import LexicalIndex
 
     arrays = {}
-    for name in MATRIX:
+    for name in MATRIX if header["format"] >= 2 else MATRIX_V1:
         with zf.open(f"{name}.npy") as member:
             arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
     vocab = json.loads(zf.read(VOCAB))
-    return LexicalIndex(vocab, arrays["data"], arrays["indices"], arrays["indptr"], n_docs)
+    if header["format"] < 2:
+        return LexicalIndex(
+            vocab, arrays["data"], arrays["indices"], arrays["indptr"], header["n_docs"]
+        )
+    return LexicalIndex.from_arrays(
+        vocab, arrays["counts"], arrays["indices"], arrays["indptr"], arrays["doc_len"]
+    )
+
+
+def lexical_version() -> str:
+    """What the BM25 matrix depends on besides the papers: fields, tokenizer, parameters."""
+    from rag.lexical import K1, B
+
+    return f"{LEXICAL_DOC}/k1={K1}/b={B}"
 
 
 @dataclass(frozen=True)
@@ -232,17 +323,11 @@ def contents(settings: Settings) -> Contents:
         if found is not None:
             check_identity(settings, found.embedder, found.chunking)
             return Contents(found.papers, found.stored_chunks, found.embedder, found.chunking)
-    from rag.store import generation, load_papers, open_collection
+    from rag.store import generation, open_collection
 
     collection = open_collection(settings)
-    meta = collection.metadata or {}
     stamp = generation(collection)
     found = read(path, stamp=stamp, lexical=False) if stamp and settings.chroma_host else None
-    if found is not None:
-        return Contents(found.papers, found.stored_chunks, found.embedder, found.chunking)
-    return Contents(
-        load_papers(collection),
-        collection.count(),
-        str(meta.get("embedder")),
-        str(meta.get("chunking")),
-    )
+    if found is None:
+        found = from_collection(collection, stamp, lexical=False)
+    return Contents(found.papers, found.stored_chunks, found.embedder, found.chunking)

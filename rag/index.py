@@ -18,11 +18,11 @@ import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from rag import catalog
+from rag import catalog, identifiers
 from rag.chunking import chunk_paper
 from rag.config import Settings
 from rag.embed import Embedder
@@ -66,7 +66,7 @@ class IngestReport:
 
 
 def content_hash(paper: Paper) -> str:
-    """Hash what a paper's chunks are built from (sources excluded)."""
+    """Hash what a paper's chunks are built from (sources and identifiers excluded)."""
     payload = json.dumps(
         [
             paper.title,
@@ -81,6 +81,11 @@ def content_hash(paper: Paper) -> str:
         ]
     )
     return hashlib.sha1(payload.encode("utf-8")).hexdigest()
+
+
+def _metadata(paper: Paper, digest: str, n_chunks: int) -> dict[str, Any]:
+    """Every chunk's metadata: the paper's fields (`rag.store`) plus its identifiers."""
+    return {**paper_metadata(paper, digest, n_chunks), **identifiers.to_metadata(paper)}
 
 
 def _file_of(source: str) -> str:
@@ -111,7 +116,7 @@ def _existing_papers(collection: Collection, settings: Settings) -> dict[str, _E
             pid = str(chunk.meta["paper_id"])
             if pid not in found:
                 found[pid] = _Existing(
-                    paper_from_metadata(chunk.meta, ""),
+                    identifiers.from_metadata(paper_from_metadata(chunk.meta, ""), chunk.meta),
                     [],
                     int(chunk.meta["n_chunks"]),
                     str(chunk.meta.get("content_hash")),
@@ -154,7 +159,9 @@ def _plan(
         if not old.complete or content_hash(final) != old.content_hash:
             to_delete.extend(old.chunk_ids)
             to_embed.append(final)
-        elif final.sources != old.paper.sources:
+        elif final.sources != old.paper.sources or identifiers.key(final) != identifiers.key(
+            old.paper
+        ):
             to_relabel.append(final)
     return to_embed, to_relabel, to_delete
 
@@ -246,19 +253,22 @@ def _apply(
     to_embed, to_relabel, to_delete = _plan(loaded.papers, existing, files)
     changes = bool(to_embed or to_relabel or to_delete)
     relabelled = {p.id for p in to_relabel}
-    with writing(settings, collection) if changes else nullcontext():
+    delta = _Delta(_current_catalog(settings, collection) if changes else None)
+    with writing(settings, collection, delta) if changes else nullcontext():
+        delta.removed = {c.rsplit(":", 1)[0] for c in to_delete} - {p.id for p in to_embed}
+        delta.changed += [(_stored(p, existing[p.id].content_hash, None), None) for p in to_relabel]
         if to_delete:
             collection.delete(ids=to_delete)
         for paper in to_relabel:
             old = existing[paper.id]
-            meta = paper_metadata(paper, old.content_hash, len(old.chunk_ids))
+            meta = _metadata(paper, old.content_hash, len(old.chunk_ids))
             collection.update(
                 ids=old.chunk_ids,
                 metadatas=[
                     {**meta, "chunk_index": int(c.rsplit(":", 1)[1])} for c in old.chunk_ids
                 ],
             )
-        embedded = _embed_and_add(collection, to_embed, settings, embedder, progress)
+        embedded = _embed_and_add(collection, to_embed, settings, embedder, progress, delta)
     stamp = generation(collection)
     if not stamp or catalog.read_stamp(catalog.path_for(settings)) != stamp:
         _publish(settings, collection)  # e.g. an index from before catalogs, or a lost file
@@ -282,6 +292,7 @@ def _embed_and_add(
     settings: Settings,
     embedder: Embedder,
     progress: Progress | None,
+    delta: _Delta | None = None,
 ) -> int:
     """Embed papers' chunks in batches and write each paper's chunks together."""
     plans: list[tuple[Paper, list[Chunk]]] = [
@@ -294,9 +305,14 @@ def _embed_and_add(
         batch.append(item)
         if sum(len(c) for _, c in batch) >= settings.embed_batch_size * 4 or item is plans[-1]:
             chunks = [c for _, cs in batch for c in cs]
-            metas = [paper_metadata(p, content_hash(p), len(cs)) for p, cs in batch for _ in cs]
+            metas = [_metadata(p, content_hash(p), len(cs)) for p, cs in batch for _ in cs]
             vectors = embedder.embed_documents([c.dense_text for c in chunks])
             add_chunks(collection, chunks, vectors, metas)
+            if delta is not None:
+                delta.changed += [
+                    (_stored(p, content_hash(p), [c.text for c in cs]), [c.text for c in cs])
+                    for p, cs in batch
+                ]
             done += len(chunks)
             if progress:
                 progress(done, total)
@@ -304,25 +320,56 @@ def _embed_and_add(
     return total
 
 
+@dataclass
+class _Delta:
+    """What an ingest changed, for updating the catalog it started from (if it had one)."""
+
+    base: catalog.Catalog | None
+    removed: set[str] = field(default_factory=set)
+    changed: list[tuple[Paper, list[str] | None]] = field(default_factory=list)
+
+
+def _current_catalog(settings: Settings, collection: Collection) -> catalog.Catalog | None:
+    """The saved catalog, if it describes the collection as it is now."""
+    stamp = generation(collection)
+    if not stamp or stamp.startswith(PENDING):
+        return None
+    return catalog.read(catalog.path_for(settings), stamp)
+
+
+def _stored(paper: Paper, digest: str, texts: list[str] | None) -> Paper:
+    """The paper as a reader rebuilds it from its chunks' metadata (and texts)."""
+    meta = _metadata(paper, digest, len(texts) if texts is not None else 0)
+    abstract = " ".join(texts) if texts is not None else ""
+    return identifiers.from_metadata(paper_from_metadata(meta, abstract), meta)
+
+
 @contextmanager
-def writing(settings: Settings, collection: Collection) -> Iterator[None]:
+def writing(
+    settings: Settings, collection: Collection, delta: _Delta | None = None
+) -> Iterator[None]:
     """Bracket writes to the collection so that no stale catalog survives them.
 
     Before: remove the catalog, then stamp the collection "pending" (the first write).
-    After the last write: stamp a new generation and save the catalog. An exception in
-    between leaves no catalog, and readers fall back to Chroma.
+    After the last write: stamp a new generation and save the catalog — updated from the
+    one before when the writer recorded its `delta`, else read back from Chroma. An
+    exception in between leaves no catalog, and readers fall back to Chroma.
     """
     catalog.path_for(settings).unlink(missing_ok=True)
     set_generation(collection, PENDING + uuid.uuid4().hex)
     yield
-    _publish(settings, collection)
+    _publish(settings, collection, delta)
 
 
-def _publish(settings: Settings, collection: Collection) -> None:
+def _publish(settings: Settings, collection: Collection, delta: _Delta | None = None) -> None:
     """Stamp a new generation and save the catalog of what the collection now holds."""
     stamp = uuid.uuid4().hex
     set_generation(collection, stamp)
-    built = catalog.from_collection(collection, stamp)
+    built = None
+    if delta is not None and delta.base is not None:
+        built = catalog.updated(delta.base, stamp, collection.count(), delta.removed, delta.changed)
+    if built is None:
+        built = catalog.from_collection(collection, stamp)
     path = catalog.path_for(settings)
     os.replace(catalog.write(built, path), path)
 

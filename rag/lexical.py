@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -221,16 +222,43 @@ def tokenize(text: str, drop: frozenset[str] = STOPWORDS) -> list[str]:
     return list(_stemmer().stemWords(kept))
 
 
+def _triples(
+    tokens: Iterable[Sequence[str]], vocab: dict[str, int], first: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(term id, document number, count) for every distinct term of every document.
+
+    New terms are appended to `vocab`; documents are numbered from `first`.
+    """
+    terms: list[int] = []
+    docs: list[int] = []
+    tfs: list[int] = []
+    for n, doc in enumerate(tokens, first):
+        for term, tf in Counter(doc).items():
+            terms.append(vocab.setdefault(term, len(vocab)))
+            docs.append(n)
+            tfs.append(tf)
+    return (
+        np.array(terms, dtype=np.int64),
+        np.array(docs, dtype=np.int64),
+        np.array(tfs, dtype=np.float32),
+    )
+
+
 def query_terms(question: str) -> list[str]:
     """Tokenize a question, dropping words that only frame it ('which papers ...')."""
     return tokenize(question, STOPWORDS | QUESTION_WORDS)
 
 
-class LexicalIndex:
-    """BM25 over documents (one per paper), kept as the score matrix bm25s builds.
+K1, B = 1.2, 0.75  # BM25 parameters (bm25s' "lucene" scoring)
 
-    The matrix is stored column-wise (CSC: one column of (document, score) pairs per term),
-    which is also what the catalog saves, so a loaded index needs neither bm25s nor the text.
+
+class LexicalIndex:
+    """BM25 over documents (one per paper): term counts and the score matrix made from them.
+
+    Both are stored column-wise (CSC: one column of (document, value) pairs per term). The
+    scores are what queries sum; the counts and document lengths let an index be updated
+    (documents removed, added) without tokenizing the unchanged ones again. The catalog saves
+    the counts, so a loaded index needs neither bm25s nor the text.
     """
 
     def __init__(
@@ -240,9 +268,12 @@ class LexicalIndex:
         indices: np.ndarray,
         indptr: np.ndarray,
         n_docs: int,
+        counts: np.ndarray | None = None,
+        doc_len: np.ndarray | None = None,
     ) -> None:
         self.vocab = vocab
         self.data, self.indices, self.indptr, self.n_docs = data, indices, indptr, n_docs
+        self.counts, self.doc_len = counts, doc_len
         self.term_ids = {t: i for i, t in enumerate(vocab)}
         df = np.diff(indptr)
         present = np.flatnonzero(df)
@@ -252,21 +283,77 @@ class LexicalIndex:
 
     @classmethod
     def build(cls, docs: Sequence[str]) -> LexicalIndex:
-        """Tokenize documents and compute their BM25 scores with bm25s."""
-        import bm25s
+        """Tokenize documents and compute their BM25 scores."""
+        return cls.from_tokens([tokenize(d) for d in docs])
 
-        tokens = [tokenize(d) for d in docs]
-        if not any(tokens):
-            empty = np.zeros(0, dtype=np.int32)
-            return cls([], np.zeros(0, np.float32), empty, np.zeros(1, np.int32), len(docs))
-        bm25 = bm25s.BM25(k1=1.2, b=0.75)
-        bm25.index(tokens, show_progress=False)
-        m = bm25.scores
-        vocab = [""] * (len(m["indptr"]) - 1)  # bm25s appends "" (no column) for empty queries
-        for term, i in bm25.vocab_dict.items():
-            if i < len(vocab):
-                vocab[i] = term
-        return cls(vocab, m["data"], m["indices"], m["indptr"], len(docs))
+    @classmethod
+    def from_tokens(cls, tokens: Sequence[Sequence[str]]) -> LexicalIndex:
+        """Index tokenized documents."""
+        vocab: dict[str, int] = {}
+        terms, docs, tfs = _triples(tokens, vocab, 0)
+        doc_len = np.array([len(t) for t in tokens], dtype=np.float32)
+        return cls.from_counts(list(vocab), terms, docs, tfs, doc_len)
+
+    @classmethod
+    def from_counts(
+        cls,
+        vocab: Sequence[str],
+        terms: np.ndarray,
+        docs: np.ndarray,
+        tfs: np.ndarray,
+        doc_len: np.ndarray,
+    ) -> LexicalIndex:
+        """Build from (term, document, count) triples in any order and every document's length."""
+        order = np.lexsort((docs, terms))
+        indices = docs[order].astype(np.int32)
+        counts = tfs[order].astype(np.float32)
+        indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(terms, minlength=len(vocab)), out=indptr[1:])
+        return cls.from_arrays(vocab, counts, indices, indptr, doc_len)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        vocab: Sequence[str],
+        counts: np.ndarray,
+        indices: np.ndarray,
+        indptr: np.ndarray,
+        doc_len: np.ndarray,
+    ) -> LexicalIndex:
+        """Compute the BM25 score matrix from the count matrix (as the catalog saves it)."""
+        n_docs = len(doc_len)
+        df = np.diff(indptr)
+        idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+        avg = float(doc_len.mean()) if n_docs and doc_len.mean() > 0 else 1.0
+        norm = (K1 * (1 - B + B * doc_len / avg)).astype(np.float32)
+        data = np.repeat(idf, df) * counts / (counts + norm[indices])
+        return cls(vocab, data.astype(np.float32), indices, indptr, n_docs, counts, doc_len)
+
+    def updated(
+        self, kept: np.ndarray, added: Mapping[int, Sequence[str]], n_docs: int
+    ) -> LexicalIndex:
+        """A new index: old document i becomes `kept[i]` (-1: dropped), plus `added` documents.
+
+        Only the added documents are tokenized (given as tokens, by their new position).
+        """
+        assert self.counts is not None and self.doc_len is not None
+        df = np.diff(self.indptr)
+        terms = np.repeat(np.arange(len(self.vocab), dtype=np.int64), df)
+        docs = kept[self.indices]
+        keep = docs >= 0
+        vocab = {t: i for i, t in enumerate(self.vocab)}
+        new_terms, new_docs, new_tfs = _triples(added.values(), vocab, 0)
+        positions = np.array(list(added), dtype=np.int64)
+        doc_len = np.zeros(n_docs, dtype=np.float32)
+        doc_len[kept[kept >= 0]] = self.doc_len[kept >= 0]
+        doc_len[positions] = [len(t) for t in added.values()]
+        return self.from_counts(
+            list(vocab),
+            np.concatenate([terms[keep], new_terms]),
+            np.concatenate([docs[keep], positions[new_docs] if len(positions) else new_docs]),
+            np.concatenate([self.counts[keep], new_tfs]),
+            doc_len,
+        )
 
     def scores(self, terms: Sequence[str]) -> np.ndarray:
         """Return a BM25 score for every document (the sum of the query terms' columns)."""

@@ -20,6 +20,9 @@ class Paper:
     n_authors: int | None = None
     upvotes: int | None = None
     sources: tuple[str, ...] = ()
+    doi: str | None = None
+    arxiv_id: str | None = None
+    source_ids: tuple[str, ...] = ()  # the files' own ids for this paper (BEIR _id, CSL id...)
 
     @property
     def source_names(self) -> tuple[str, ...]:

@@ -244,9 +244,9 @@ class Retriever:
             return lex.copy()
         if mode == "dense":
             return dense.copy()
-        floor = min(chunk_sims.values()) if chunk_sims else 0.0
+        floor = _floor(chunk_sims)
         top = float(dense.max()) if len(dense) else 0.0
-        d = np.where(dense > 0, (dense - floor) / max(top - floor, 1e-6), 0.0)
+        d = np.where(dense > 0, np.maximum(dense - floor, 0.0) / max(top - floor, 1e-6), 0.0)
         lex_max = float(lex.max()) if len(lex) else 0.0
         lexical = lex / lex_max if lex_max > 0 else lex
         return (DENSE_WEIGHT * d + (1 - DENSE_WEIGHT) * lexical).astype(np.float32)
@@ -279,3 +279,15 @@ class Retriever:
             if author and p in self.authors[author]
             else None,
         )
+
+
+def _floor(chunk_sims: dict[int, float]) -> float:
+    """The dense score that maps to 0: the MIN_DENSE_CANDIDATES-th best chunk similarity.
+
+    Fixed in rank rather than "the last candidate fetched", so a paper's fused score does not
+    depend on how many papers were asked for (k = 100 fetches more candidates than k = 5).
+    """
+    if not chunk_sims:
+        return 0.0
+    sims = sorted(chunk_sims.values(), reverse=True)
+    return sims[min(len(sims), MIN_DENSE_CANDIDATES) - 1]

@@ -151,7 +151,10 @@ def test_bibtex_entries(tmp_path: Path) -> None:
         2020,
     )
     skipped = [(s.line, s.reason) for s in result.files[0].skipped]
-    assert skipped == [(8, "empty abstract"), (10, "unbalanced braces: the entry never closes")]
+    assert skipped == [
+        (8, "empty abstract (id noabs)"),
+        (10, "unbalanced braces: the entry never closes"),
+    ]
 
 
 def test_unreadable_files_are_reported_not_raised(tmp_path: Path) -> None:

@@ -10,15 +10,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from rag import identifiers
 from rag.loaders.base import (
     MAX_ABSTRACT_CHARS,
     MAX_FILE_BYTES,
     Draft,
+    Note,
     Skip,
     UnreadableFile,
     decode_file,
     one_line,
 )
+from rag.loaders.documents import is_ris, parse_json_document, parse_ris
 from rag.loaders.seeds import parse_abstract_lines, parse_author_list, parse_daily_page
 from rag.loaders.structured import parse_bibtex, parse_csv, parse_jsonl
 from rag.records import Paper
@@ -39,13 +42,17 @@ __all__ = [
 Parser = Callable[[str], tuple[list[Draft], list[Skip]]]
 _PARSERS: dict[str, Parser] = {
     "jsonl": parse_jsonl,
+    "json": parse_json_document,
+    "ris": parse_ris,
     "csv": parse_csv,
     "bibtex": parse_bibtex,
     "abstracts": parse_abstract_lines,
     "author-list": parse_author_list,
     "daily-page": parse_daily_page,
 }
-SUFFIXES = {".txt", ".jsonl", ".json", ".csv", ".tsv", ".bib", ".md"}
+SUFFIXES = {".txt", ".jsonl", ".json", ".csv", ".tsv", ".bib", ".md", ".ris"}
+_JSON_START = re.compile(r'^\[\s*(?:[{\["]|$)')  # `[{`, `[` alone; not a Markdown `[link]`
+_ABSTRACT_COLUMNS = {"abstract", "text", "summary", "description", "abstractnote"}
 
 
 @dataclass(frozen=True)
@@ -113,13 +120,18 @@ def detect_layout(text: str) -> str:
     lines = _first_lines(text, _DETECT_LINES)
     if not lines:
         return "empty"
-    first = lines[0]
+    first = lines[0].lstrip("\ufeff")
+    if _JSON_START.match(first) or first == "{":
+        return "json"  # one JSON document (CSL-JSON, a pretty-printed array or object)
     if first.startswith("{"):
         return "jsonl"
+    if is_ris(first):
+        return "ris"
     if first.startswith("@") or any(ln.startswith("@") and "{" in ln for ln in lines[:20]):
         return "bibtex"
     header = first.lower().replace('"', "")
-    if "abstract" in header and ("," in header or "\t" in header) and len(first) < 300:
+    columns = {c.strip() for c in re.split(r"[,\t]", header)}
+    if columns & _ABSTRACT_COLUMNS and ("," in header or "\t" in header) and len(first) < 300:
         return "csv"
     if sum(ln.startswith("Abstract:") for ln in lines) >= max(1, len(lines) // 2):
         return "abstracts"
@@ -180,16 +192,23 @@ def load_file(path: Path) -> tuple[list[Draft], FileReport]:
     text, notes = decoded.text, decoded.notes
     markup = _markup_kind(text)
     if markup:
-        error = f"looks like {markup}, not a corpus file; save its text, or export JSONL/CSV/BibTeX"
+        error = (
+            f"looks like {markup}, not a corpus file; save its text, or export "
+            "JSONL/CSV/BibTeX/RIS/CSL-JSON"
+        )
         return [], FileReport(str(path), "markup", 0, 0, (), error=error, notes=notes)
-    text, too_long = _drop_long_lines(text)
-    layout = detect_layout(text)
+    layout = detect_layout(text[:65536])
+    too_long: list[Skip] = []
+    if layout != "json":  # one JSON document may well be a single huge line
+        text, too_long = _drop_long_lines(text)
+        layout = detect_layout(text)
     if layout == "empty":
         empty = None if too_long else "file is empty"
         return [], FileReport(str(path), layout, 0, 0, tuple(too_long), error=empty, notes=notes)
     drafts, skips = _PARSERS[layout](text)
     del text
-    skips += too_long
+    notes += tuple(f"line {s.line}: {s.reason}" for s in skips if isinstance(s, Note))
+    skips = [s for s in skips if not isinstance(s, Note)] + too_long
     drafts, dupes = _dedupe(drafts)
     name = source_name(path)
     drafts = [replace(d, source=f"{name}:{d.line}") for d in drafts]
@@ -258,7 +277,7 @@ def load_paths(paths: Iterable[Path]) -> LoadResult:
 
 
 def merge(a: Paper, b: Paper) -> Paper:
-    """Combine two records of the same abstract, preferring real titles and richer metadata."""
+    """Combine two records of the same abstract: real titles, richer metadata, every identifier."""
     title, derived = (a.title, a.title_derived)
     if a.title_derived and not b.title_derived:
         title, derived = (b.title, False)
@@ -273,4 +292,5 @@ def merge(a: Paper, b: Paper) -> Paper:
         n_authors=a.n_authors or b.n_authors,
         upvotes=a.upvotes if a.upvotes is not None else b.upvotes,
         sources=tuple(dict.fromkeys(a.sources + b.sources)),
+        **identifiers.union(a, b),
     )

@@ -40,6 +40,10 @@ class Skip:
     reason: str
 
 
+class Note(Skip):
+    """A problem in a record that was still read (e.g. an RIS record without its ER tag)."""
+
+
 @dataclass(frozen=True)
 class Draft:
     """A paper as one file describes it, before merging and id assignment."""
@@ -55,6 +59,9 @@ class Draft:
     upvotes: int | None = None
     source: str = ""
     key: str = ""  # the abstract's fingerprint, once computed
+    doi: str | None = None
+    arxiv_id: str | None = None
+    source_id: str | None = None
 
     def to_paper(self, paper_id: str) -> Paper:
         """Build the Paper record, deriving a title when the file gave none."""
@@ -72,6 +79,9 @@ class Draft:
             n_authors=self.n_authors or (len(self.authors) or None),
             upvotes=self.upvotes,
             sources=(self.source,) if self.source else (),
+            doi=self.doi,
+            arxiv_id=self.arxiv_id,
+            source_ids=(self.source_id,) if self.source_id else (),
         )
 
 
@@ -157,28 +167,58 @@ def decode_file(path: Path) -> Decoded:
         return Decoded(raw.decode("utf-8-sig"), tuple(notes))
     except UnicodeDecodeError as exc:
         bad_at = exc.start
-    text = _legacy_text(raw)
+    text, legacy = _mixed_text(raw)
     if text is None:
         raise UnreadableFile(
             f"not UTF-8 text (bad byte at offset {bad_at}) and not readable as Windows-1252 "
             "either; re-save it as UTF-8"
         )
+    where = f"lines {_ranges(legacy)}" if len(legacy) < 20 else f"{len(legacy):,} lines"
     notes.append(
-        f"not UTF-8 (bad byte at offset {bad_at}); decoded as Windows-1252/Latin-1 "
-        "(re-save it as UTF-8 if accents look wrong)"
+        f"not UTF-8 (bad byte at offset {bad_at}); {where} decoded as Windows-1252/Latin-1, "
+        "the rest as UTF-8 (re-save it as UTF-8 if accents look wrong)"
     )
     return Decoded(text, tuple(notes))
 
 
-def _legacy_text(raw: bytes) -> str | None:
+def _mixed_text(raw: bytes) -> tuple[str | None, list[int]]:
+    """Decode line by line: UTF-8 where a line is valid UTF-8, else single-byte legacy text.
+
+    Files pasted together from several sources mix encodings; decoding the whole file as
+    Windows-1252 would garble every UTF-8 line. Returns the text and the legacy lines.
+    """
+    parts: list[str] = []
+    legacy: list[int] = []
+    for n, line in enumerate(raw.split(b"\n"), 1):
+        try:
+            parts.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            text = _legacy_text(line, strict=False)
+            if text is None:
+                return None, legacy
+            parts.append(text)
+            legacy.append(n)
+    text = "\n".join(parts).removeprefix("\ufeff")
+    return (text if _prose(text) else None), legacy
+
+
+def _ranges(lines: list[int]) -> str:
+    return ", ".join(str(n) for n in lines)
+
+
+def _prose(text: str) -> bool:
+    sample = text[:200_000]
+    odd = sum(1 for c in sample if not (c.isprintable() or c in "\t\n\r\f"))
+    return odd <= max(2, len(sample) // 1000)
+
+
+def _legacy_text(raw: bytes, strict: bool = True) -> str | None:
     """Decode single-byte legacy text (cp1252, else Latin-1) if it reads as prose."""
     for encoding in ("cp1252", "latin-1"):
         try:
             text = raw.decode(encoding)
         except UnicodeDecodeError:
             continue
-        sample = text[:200_000]
-        odd = sum(1 for c in sample if not (c.isprintable() or c in "\t\n\r\f"))
-        if odd <= max(2, len(sample) // 1000):
+        if not strict or _prose(text):
             return text
     return None

@@ -1,4 +1,4 @@
-"""Parsers for the formats users bring: JSONL, CSV/TSV and BibTeX."""
+"""Parsers for JSONL, CSV/TSV and BibTeX; field aliases are in `rag.loaders.fields`."""
 
 from __future__ import annotations
 
@@ -6,51 +6,9 @@ import csv
 import io
 import json
 import re
-from collections.abc import Mapping
 
-from rag.loaders.base import MAX_TITLE_CHARS, Draft, Skip, check_abstract
-from rag.text import person_name
-
-_YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
-
-
-def _authors(value: object) -> tuple[str, ...]:
-    """Accept a list of names or a string separated by ';', ' and ' or ','."""
-    if isinstance(value, list):
-        return tuple(str(v).strip() for v in value if str(v).strip())
-    text = str(value or "").strip()
-    if not text:
-        return ()
-    if ";" in text or " and " in text:
-        parts = re.split(r";| and ", text)
-        return tuple(person_name(p) for p in (p.strip() for p in parts) if p)
-    return tuple(p.strip() for p in text.split(",") if p.strip())
-
-
-def _year(value: object) -> int | None:
-    match = _YEAR.search(str(value or ""))
-    return int(match.group(1)) if match else None
-
-
-def _draft(record: Mapping[str, object], line: int) -> Draft | Skip:
-    """Validate one structured record and build its draft."""
-    lowered = {str(k).strip().lower(): v for k, v in record.items() if k is not None}
-    abstract = str(lowered.get("abstract") or "").strip()
-    problem = check_abstract(abstract)
-    if problem:
-        return Skip(line, problem)
-    title = str(lowered.get("title") or "").strip()
-    if len(title) > MAX_TITLE_CHARS:
-        return Skip(line, f"title too long ({len(title):,} characters)")
-    url = str(lowered.get("url") or lowered.get("doi") or "").strip() or None
-    return Draft(
-        line=line,
-        title=title or None,
-        abstract=abstract,
-        authors=_authors(lowered.get("authors") or lowered.get("author")),
-        year=_year(lowered.get("year") or lowered.get("date")),
-        url=url,
-    )
+from rag.loaders.base import Draft, Skip
+from rag.loaders.fields import draft as _draft
 
 
 def _collect(items: list[Draft | Skip]) -> tuple[list[Draft], list[Skip]]:
@@ -143,6 +101,7 @@ def _bib_fields(body: str) -> dict[str, str]:
             end = body.find(",", pos)
             end = len(body) if end < 0 else end
             value, pos = body[pos:end].strip(), end
+        value = re.sub(r"\\([&%$#_])", r"\1", value)  # LaTeX-escaped specials: \& -> &
         fields[name] = re.sub(r"[{}]", "", value).strip()
         pos = body.find(",", pos)
         if pos < 0:
@@ -185,8 +144,11 @@ def parse_bibtex(text: str) -> tuple[list[Draft], list[Skip]]:
             resume = limit
             continue
         resume = m.end() + len(body) + 1
-        fields = _bib_fields(body)
-        if "author" in fields:
-            fields["authors"] = fields.pop("author")
+        fields: dict[str, object] = dict(_bib_fields(body))
+        if "author" in fields:  # BibTeX names are always joined by "and"
+            fields["author"] = re.split(r"\s+and\s+", str(fields["author"]).strip())
+        if str(fields.get("archiveprefix", "")).lower() != "arxiv":
+            fields.pop("eprint", None)
+        fields.setdefault("id", body.split(",", 1)[0].strip())  # the citation key
         items.append(_draft(fields, line))
     return _collect(items)

@@ -1,0 +1,138 @@
+"""A changing ingest updates the catalog from the previous one instead of re-reading Chroma."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag import catalog
+from rag.index import ingest
+from rag.lexical import tokenize
+from rag.store import generation, open_collection
+from tests.conftest import make_settings
+
+WORDS = [
+    "quantum",
+    "widgets",
+    "sparse",
+    "gardens",
+    "tidal",
+    "parsing",
+    "lattice",
+    "gossip",
+    "origami",
+    "transformers",
+    "glacial",
+    "caching",
+    "ember",
+    "schedulers",
+    "prism",
+    "probing",
+    "velvet",
+    "compression",
+    "harbor",
+    "routing",
+    "quill",
+]
+
+
+def abstract(i: int) -> str:
+    rng = np.random.default_rng(i)
+    words = " ".join(rng.choice(WORDS, 30))
+    return f"Paper {i} studies {words}. It reports result number {i} on benchmark {i % 7}."
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+def same(a: catalog.Catalog, b: catalog.Catalog) -> None:
+    assert a.papers == b.papers and a.texts == b.texts and a.stored_chunks == b.stored_chunks
+    assert a.lexical is not None and b.lexical is not None
+    for query in ("quantum widgets", "tidal parsing benchmark", "result number 3", "zzz"):
+        terms = tokenize(query)
+        assert np.allclose(a.lexical.scores(terms), b.lexical.scores(terms), atol=1e-5)
+        assert a.lexical.idf.keys() == b.lexical.idf.keys()
+
+
+def test_incremental_catalog_equals_a_full_rebuild(
+    tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    rows = [
+        {"id": f"p{i}", "title": f"T{i}", "abstract": abstract(i), "authors": ["A B"]}
+        for i in range(12)
+    ]
+    write_jsonl(corpus / "a.jsonl", rows[:8])
+    write_jsonl(corpus / "b.jsonl", rows[8:])
+    settings = make_settings(tmp_path / "idx")
+    ingest([corpus], settings, embedder)
+
+    def no_full_read(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("the catalog was rebuilt from Chroma")
+
+    monkeypatch.setattr(catalog, "from_collection", no_full_read)
+    rows[2] = {**rows[2], "abstract": abstract(100)}  # changed: re-embedded
+    rows[3] = {**rows[3], "doi": "10.1000/p3"}  # new identifier: relabelled
+    write_jsonl(corpus / "a.jsonl", rows[:8] + [{"title": "New", "abstract": abstract(200)}])
+    (corpus / "b.jsonl").unlink()  # its papers are removed
+    write_jsonl(corpus / "c.jsonl", [rows[0]])  # a second source for p0: relabelled
+    report = ingest([corpus, corpus / "b.jsonl"], settings, embedder)
+    assert (report.added, report.updated, report.removed) == (2, 0, 5)  # p2 has a new id
+    monkeypatch.undo()
+
+    collection = open_collection(settings)
+    saved = catalog.read(catalog.path_for(settings), generation(collection))
+    assert saved is not None
+    same(saved, catalog.from_collection(collection, saved.stamp))
+    by_id = {p.source_ids[0]: p for p in saved.papers if p.source_ids}
+    assert by_id["p3"].doi == "10.1000/p3" and len(by_id["p0"].sources) == 2
+
+
+def test_catalog_from_an_older_format_is_read_and_then_rebuilt(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    """A format-1 catalog (no term counts) still loads; the next change rebuilds it in full."""
+    from rag.retrieve import Retriever
+
+    corpus = tmp_path / "c.jsonl"
+    write_jsonl(corpus, [{"title": f"T{i}", "abstract": abstract(i)} for i in range(4)])
+    settings = make_settings(tmp_path / "idx")
+    ingest([corpus], settings, embedder)
+    path = catalog.path_for(settings)
+    current = catalog.read(path)
+    assert current is not None and current.lexical is not None
+    v1 = _as_format_1(current, path)
+    assert catalog.read(path) is not None and catalog.read(path).papers == current.papers  # type: ignore[union-attr]
+    retriever = Retriever(settings, embedder)
+    assert retriever.lexical.counts is None and v1  # the v1 arrays were used as they are
+    write_jsonl(corpus, [{"title": f"T{i}", "abstract": abstract(i)} for i in range(5)])
+    ingest([corpus], settings, embedder)
+    rebuilt = catalog.read(path)
+    assert rebuilt is not None and len(rebuilt.papers) == 5
+    assert rebuilt.lexical is not None and rebuilt.lexical.counts is not None
+
+
+def _as_format_1(built: catalog.Catalog, path: Path) -> bool:
+    """Rewrite a catalog as format 1 wrote it: score arrays, no counts, no identifiers."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        header = json.loads(zf.read(catalog.HEADER))
+        rows = json.loads(zf.read(catalog.PAPERS))
+        vocab = zf.read(catalog.VOCAB)
+    header["format"] = 1
+    header.pop("lexical", None)
+    rows = [r[:10] + r[11:] for r in rows]
+    lexical = built.lexical
+    assert lexical is not None
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(catalog.HEADER, json.dumps(header))
+        zf.writestr(catalog.PAPERS, json.dumps(rows))
+        zf.writestr(catalog.VOCAB, vocab)
+        for name in catalog.MATRIX_V1:
+            with zf.open(f"{name}.npy", "w") as member:
+                np.lib.format.write_array(member, getattr(lexical, name))
+    return True

@@ -1,0 +1,272 @@
+"""The formats people hold: BEIR JSONL, arXiv snapshots, CSL-JSON, RIS; kept identifiers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag import identifiers
+from rag.loaders import detect_layout, load_paths
+from rag.loaders.fields import split_authors
+from tests.conftest import make_settings
+
+A1 = (
+    "Alterations of the architecture of cerebral white matter in the developing human brain can "
+    "affect cortical development and result in functional disabilities."
+)
+A2 = (
+    "We study quantum widgets and their entanglement properties in noisy channels. Our widgets "
+    "improve fidelity by 12% over classical baselines on three benchmarks."
+)
+A3 = (
+    "Sparse gardens are a new data structure for approximate nearest neighbour search. They cut "
+    "memory use in half while keeping recall above 95% on standard datasets."
+)
+A4 = (
+    "Tidal parsing reads streams of tokens in waves, so a parser can recover from errors without "
+    "backtracking. We prove it runs in linear time and evaluate it on noisy source code."
+)
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load_one(path: Path):  # type: ignore[no-untyped-def]
+    result = load_paths([path])
+    return result, {p.title: p for p in result.papers}, result.files[0]
+
+
+def test_beir_jsonl_reads_id_title_text(tmp_path: Path) -> None:
+    rows = [
+        {"_id": "4983", "title": "White matter", "text": A1, "metadata": {}},
+        {"_id": "5", "title": "No text", "text": ""},
+    ]
+    path = write(tmp_path / "corpus.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n")
+    result, papers, report = load_one(path)
+    paper = papers["White matter"]
+    assert (paper.abstract, paper.source_ids, paper.doi, paper.arxiv_id) == (
+        A1,
+        ("4983",),
+        None,
+        None,
+    )
+    assert [(s.line, s.reason) for s in report.skipped] == [(2, "empty abstract (id 5)")]
+
+
+def test_arxiv_snapshot_record(tmp_path: Path) -> None:
+    record = {
+        "id": "2101.01234",
+        "submitter": "Alice Smith",
+        "authors": "Alice Smith, Bo Chen and Carol Diaz (MIT)",
+        "title": "Widgets",
+        "doi": "10.1000/XYZ.1",
+        "categories": "cs.LG",
+        "abstract": "  " + A2 + "\n",
+        "versions": [{"version": "v1", "created": "Mon, 4 Jan 2021 10:00:00 GMT"}],
+        "update_date": "2022-03-01",
+    }
+    bare = {"id": "hep-th/9901001", "title": "Old", "abstract": A3, "authors": "A B",
+            "update_date": "2008-11-13", "categories": "hep-th"}  # fmt: skip
+    path = write(tmp_path / "arxiv.json", json.dumps(record) + "\n" + json.dumps(bare) + "\n")
+    _, papers, report = load_one(path)
+    widgets = papers["Widgets"]
+    assert widgets.authors == ("Alice Smith", "Bo Chen", "Carol Diaz")
+    assert (widgets.year, widgets.arxiv_id, widgets.doi) == (2021, "2101.01234", "10.1000/xyz.1")
+    assert widgets.url is None  # links are made from identifiers: rag.references
+    assert (papers["Old"].year, papers["Old"].arxiv_id) == (2008, "hep-th/9901001")
+    assert report.layout == "jsonl" and not report.skipped
+
+
+def test_authors_parsed_is_preferred_when_present(tmp_path: Path) -> None:
+    record = {"id": "0704.0001", "title": "P", "abstract": A2, "authors": "A. Smith and B. Chen",
+              "authors_parsed": [["Smith", "Alice", ""], ["Chen", "Bo", "Jr"]]}  # fmt: skip
+    _, papers, _ = load_one(write(tmp_path / "a.jsonl", json.dumps(record)))
+    assert papers["P"].authors == ("Alice Smith", "Bo Chen Jr")
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("Alice Smith, Bo Chen and Carol Diaz", ("Alice Smith", "Bo Chen", "Carol Diaz")),
+        ("Alice Smith, Bo Chen, and Carol Diaz", ("Alice Smith", "Bo Chen", "Carol Diaz")),
+        ("Smith, Alice and Chen, Bo", ("Alice Smith", "Bo Chen")),
+        ("Grace Hopper; Turing, Alan", ("Grace Hopper", "Alan Turing")),
+        ("Alice Smith & Bo Chen", ("Alice Smith", "Bo Chen")),
+        ("Ada Lovelace", ("Ada Lovelace",)),
+    ],
+)
+def test_author_strings(text: str, names: tuple[str, ...]) -> None:
+    assert split_authors(text) == names
+
+
+def test_identifier_normalisation() -> None:
+    assert identifiers.normalize_doi("https://doi.org/10.1145/ABC.123") == "10.1145/abc.123"
+    assert identifiers.normalize_doi("doi:10.1000/x.") == "10.1000/x"
+    assert identifiers.normalize_doi("not a doi") is None
+    assert identifiers.normalize_arxiv("arXiv:2101.01234v3") == "2101.01234"
+    assert identifiers.normalize_arxiv("https://arxiv.org/pdf/2101.01234v2.pdf") == "2101.01234"
+    assert identifiers.normalize_arxiv("4983") is None
+
+
+CSL = [
+    {
+        "id": "http://zotero.org/users/1/items/ABC",
+        "type": "article-journal",
+        "title": "Sparse gardens",
+        "author": [{"family": "Hopper", "given": "Grace"}, {"literal": "The Garden Team"}],
+        "issued": {"date-parts": [[2023, 5, 2]]},
+        "DOI": "10.5555/Gardens",
+        "URL": "https://example.org/gardens",
+        "abstract": A3,
+    },
+    {"id": "nodesc", "type": "book", "title": "No abstract", "DOI": "10.5555/none"},
+    {"id": "arx", "title": "Tidal", "abstract": A4, "URL": "https://arxiv.org/abs/2301.00001v2"},
+]
+
+
+def test_csl_json_array_is_read_not_taken_for_a_page(tmp_path: Path) -> None:
+    text = json.dumps(CSL, indent=2)
+    assert detect_layout(text) == "json" and detect_layout(json.dumps(CSL)) == "json"
+    assert detect_layout("[A linked title](https://x.org)\nSome text\n") == "daily-page"
+    _, papers, report = load_one(write(tmp_path / "My Library.json", text))
+    gardens = papers["Sparse gardens"]
+    assert gardens.authors == ("Grace Hopper", "The Garden Team")
+    assert (gardens.year, gardens.doi, gardens.url) == (
+        2023,
+        "10.5555/gardens",
+        "https://example.org/gardens",
+    )
+    assert gardens.source_ids == ("http://zotero.org/users/1/items/ABC",)
+    assert papers["Tidal"].arxiv_id == "2301.00001"
+    assert [s.reason for s in report.skipped] == ["empty abstract (doi 10.5555/none)"]
+    assert report.skipped[0].line == text.splitlines().index("  {", 2) + 1
+
+
+def test_broken_item_in_a_json_array_costs_only_itself(tmp_path: Path) -> None:
+    good = [json.dumps(CSL[0], indent=2), json.dumps(CSL[2], indent=2)]
+    text = (
+        "[\n" + good[0] + ',\n{\n  "title": "broken",\n  "abstract": oops\n},\n' + good[1] + "\n]"
+    )
+    text = "[\n" + "\n".join("  " + ln for ln in text.splitlines()[1:-1]) + "\n]\n"
+    result, papers, report = load_one(write(tmp_path / "lib.json", text))
+    assert set(papers) == {"Sparse gardens", "Tidal"}
+    assert len(report.skipped) == 1 and "invalid JSON in array item 2" in report.skipped[0].reason
+    lines = result.warnings()
+    assert all("\n" not in w and "lib.json" in w for w in lines)
+
+
+def test_huge_single_line_array_and_object_wrapper(tmp_path: Path) -> None:
+    filler = [
+        {"id": f"f{i}", "title": f"T{i}", "abstract": f"{A2} Variant number {i}."}
+        for i in range(8000)
+    ]
+    path = write(tmp_path / "one-line.json", json.dumps(filler))  # > 1,000,000 characters
+    assert path.stat().st_size > 1_000_000
+    result, _, report = load_one(path)
+    assert len(result.papers) == 8000 and not report.skipped
+    wrapped = write(tmp_path / "wrapped.json", json.dumps({"items": CSL[:1]}, indent=1))
+    assert [p.title for p in load_paths([wrapped]).papers] == ["Sparse gardens"]
+
+
+def test_truncated_json_array_keeps_what_came_before(tmp_path: Path) -> None:
+    text = json.dumps(CSL, indent=2)
+    cut = text[: text.index('"Tidal"')]
+    result, papers, report = load_one(write(tmp_path / "cut.json", cut))
+    assert set(papers) == {"Sparse gardens"} and report.skipped
+
+
+RIS = """TY  - JOUR
+AU  - Lovelace, Ada
+AU  - Babbage, Charles
+TI  - Quantum widgets
+AB  - {a2_head}
+      {a2_tail}
+PY  - 2021///
+DO  - 10.1234/QW
+UR  - https://example.org/qw
+ID  - qw2021
+ER  -
+
+TY  - JOUR
+TI  - Gardens without an end tag
+N2  - {a3}
+PY  - 2019
+TY  - CHAP
+TI  - Only a title
+DO  - 10.1234/only
+ER  -
+TY  - JOUR
+T1  - Tidal, unterminated at the end
+AB  - {a4}
+"""
+
+
+def test_ris_records_missing_er_and_wrapped_lines(tmp_path: Path) -> None:
+    head, tail = A2.split(". ", 1)
+    text = RIS.format(a2_head=head + ".", a2_tail=tail, a3=A3, a4=A4)
+    assert detect_layout(text) == "ris"
+    result, papers, report = load_one(write(tmp_path / "export.ris", text))
+    widgets = papers["Quantum widgets"]
+    assert widgets.abstract == A2
+    assert widgets.authors == ("Ada Lovelace", "Charles Babbage")
+    assert (widgets.year, widgets.doi, widgets.source_ids) == (2021, "10.1234/qw", ("qw2021",))
+    assert papers["Gardens without an end tag"].year == 2019
+    assert "Tidal, unterminated at the end" in papers
+    assert [(s.line, s.reason) for s in report.skipped] == [
+        (17, "empty abstract (doi 10.1234/only)")
+    ]
+    assert any("line 13: record has no ER tag" in n for n in report.notes)
+    assert result.skipped == 1  # notes are not skips: the records were read
+
+
+def test_ris_file_is_found_in_a_folder(tmp_path: Path) -> None:
+    write(tmp_path / "refs.ris", RIS.format(a2_head=A2, a2_tail="", a3=A3, a4=A4))
+    assert len(load_paths([tmp_path]).papers) == 3
+
+
+def test_mixed_encodings_decode_line_by_line(tmp_path: Path) -> None:
+    utf8 = json.dumps({"title": "Café widgets", "abstract": A2}, ensure_ascii=False).encode()
+    cp = json.dumps({"title": "Müller gardens", "abstract": A3}, ensure_ascii=False)
+    path = write(tmp_path / "mixed.jsonl", utf8 + b"\n" + cp.encode("cp1252") + b"\n")
+    _, papers, report = load_one(path)
+    assert set(papers) == {"Café widgets", "Müller gardens"}
+    assert "lines 2 decoded as Windows-1252" in report.notes[0]
+
+
+def test_merging_keeps_the_union_of_identifiers(tmp_path: Path) -> None:
+    write(tmp_path / "a.jsonl", json.dumps({"_id": "7", "title": "W", "text": A2}) + "\n")
+    csl = [{"id": "zot-1", "title": "W", "abstract": A2, "DOI": "10.1000/w"}]
+    write(tmp_path / "b.json", json.dumps(csl, indent=2))
+    write(
+        tmp_path / "c.jsonl", json.dumps({"id": "2101.00002", "categories": "cs", "abstract": A2})
+    )
+    (paper,) = load_paths([tmp_path]).papers
+    assert paper.source_ids == ("7", "zot-1", "2101.00002")
+    assert (paper.doi, paper.arxiv_id) == ("10.1000/w", "2101.00002")
+
+
+def test_identifiers_survive_ingest_reload_and_relabel(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    from rag import catalog
+    from rag.index import ingest
+    from rag.retrieve import Retriever
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    write(corpus / "a.jsonl", json.dumps({"_id": "7", "title": "W", "text": A2}) + "\n")
+    settings = make_settings(tmp_path / "idx")
+    ingest([corpus], settings, embedder)
+    write(corpus / "b.json", json.dumps([{"id": "z", "abstract": A2, "DOI": "10.1000/w"}]))
+    report = ingest([corpus], settings, embedder)
+    assert report.chunks_embedded == 0  # a new identifier relabels, it does not re-embed
+    (from_catalog,) = catalog.contents(settings).papers
+    catalog.path_for(settings).unlink()
+    (from_chroma,) = Retriever(settings, embedder).papers
+    for paper in (from_catalog, from_chroma):
+        assert (paper.source_ids, paper.doi) == (("7", "z"), "10.1000/w")
