@@ -179,6 +179,10 @@ def ask(
             "--quotes", help="Print under each reference the abstract sentences that support it."
         ),
     ] = False,
+    bibtex: Annotated[
+        bool,
+        typer.Option("--bibtex", help="Print the cited references as BibTeX after the answer."),
+    ] = False,
     as_json: JSON = False,
 ) -> None:
     """Answer a question with numbered citations to the papers it comes from.
@@ -199,11 +203,21 @@ def ask(
         answer = _render(stream, live=not as_json, quotes=quotes)
     if as_json:
         out.print_json(_to_json(answer_dict(answer)))
+    elif bibtex and answer.citations:
+        from rag.references import answer_bibtex
+
+        out.print()
+        out.print(answer_bibtex(answer), markup=False, highlight=False)
 
 
 def answer_dict(answer: Answer) -> dict[str, Any]:
     """Serialise an answer for --json (hits summarised, not whole abstracts)."""
+    from rag.references import citation_record, cited_papers
+
     data = asdict(answer)
+    data["citations"] = [
+        {**citation_record(c, paper), "passage": c.passage} for c, paper in cited_papers(answer)
+    ]
     data["hits"] = [
         {"paper_id": h.paper.id, "title": h.paper.title, "score": h.score} for h in answer.hits
     ]
@@ -265,14 +279,19 @@ def _print_references(answer: Answer, quotes: bool = False) -> None:
     for note in answer.notices:
         err.print(f"[yellow]note:[/yellow] {escape(note)}")
     if answer.citations:
+        from rag.references import best_link, cited_papers
+
+        links = {c.n: best_link(p) for c, p in cited_papers(answer) if p is not None}
         out.print()
         for c in answer.citations:
             who = ", ".join(c.authors[:3]) + (" et al." if len(c.authors) > 3 else "")
+            link = links.get(c.n)
             out.print(
                 f"[bold][{c.n}][/bold] {escape(c.title)}"
                 + (f" — {escape(who)}" if who else "")
                 + (f" ({c.year})" if c.year else "")
                 + f" [dim]{escape(c.source)}[/dim]"
+                + (f" [link={link}]{escape(link)}[/link]" if link else "")
             )
             if quotes:
                 said = dict.fromkeys(

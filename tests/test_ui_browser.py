@@ -123,9 +123,11 @@ def test_answer_cites_and_highlights_source(page: Page) -> None:
     link.click()
     expect(card).to_have_class("source-card highlight")
     # the answer exports as Markdown with its numbered references
-    page.get_by_text("Export the answer as Markdown").click()
+    page.get_by_text("Export the answer as Markdown or BibTeX").click()
     export = page.locator("#export-markdown textarea")
-    expect(export).to_have_value(re.compile(r"\[1\] TokenSkip"))
+    expect(export).to_have_value(re.compile(r"\[1\] .*TokenSkip"))
+    bibtex = page.locator("#export-bibtex textarea")
+    expect(bibtex).to_have_value(re.compile(r"@article\{\w+,\n  title = \{TokenSkip"))
     # follow-up keeps the conversation going
     ask(page, "What methods do they use?", 2)
     expect(page.locator("#chatbot .answer")).to_have_count(2)

@@ -10,7 +10,6 @@ from rag.records import Answer, Citation, Hit, Paper, Passage
 from ui.app import make_filters, paper_rows
 from ui.render import (
     EMPTY_SOURCES,
-    answer_markdown,
     footer,
     linkify,
     render_answer,
@@ -133,15 +132,6 @@ def test_auth_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAPERCHAT_AUTH", "nopassword")
     with pytest.raises(ValidationError, match="user:password"):
         Settings(_env_file=None)  # type: ignore[call-arg]
-
-
-def test_answer_exports_as_markdown_with_references() -> None:
-    text = answer_markdown(_answer())
-    assert text.splitlines()[:3] == ["**Q:** q", "", "It skips tokens [1]."]
-    assert "[1] TokenSkip. Chak Tou Leong (2025). a.txt" in text
-    assert text.endswith("_paperchat · extractive_")
-    abstained = answer_markdown(_answer(citations=(), abstained=True, text="Not covered."))
-    assert "References" not in abstained and "abstained" in abstained
 
 
 def test_claims_render_with_quotes_and_unsupported_ones_apart() -> None:

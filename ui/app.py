@@ -14,11 +14,11 @@ from rag.config import Settings
 from rag.errors import PaperchatError
 from rag.pipeline import PaperChat, Turn
 from rag.records import Answer, Paper
+from rag.references import answer_bibtex, to_markdown
 from rag.retrieve import Filters
 from rag.store import load_papers, open_collection
 from ui.render import (
     EMPTY_SOURCES,
-    answer_markdown,
     render_answer,
     render_error,
     render_partial,
@@ -194,7 +194,7 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
         question = message or ""
         chat.append({"role": "user", "content": question})
         chat.append({"role": "assistant", "content": render_partial("…")})
-        yield chat, turns, gr.update(), "", gr.update()
+        yield chat, turns, gr.update(), "", gr.update(), gr.update()
         text = ""
         answer: Answer | None = None
         try:
@@ -209,29 +209,29 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
                 if isinstance(item, str):
                     text += item
                     chat[-1] = {"role": "assistant", "content": render_partial(text)}
-                    yield chat, turns, gr.update(), "", gr.update()
+                    yield chat, turns, gr.update(), "", gr.update(), gr.update()
                 else:
                     answer = item
         except PaperchatError as exc:
             chat[-1] = {"role": "assistant", "content": render_error(str(exc))}
-            yield chat, turns, gr.update(), "", gr.update()
+            yield chat, turns, gr.update(), "", gr.update(), gr.update()
             return
         except Exception as exc:  # never show a traceback in the chat
             log.exception("unexpected error answering %r", question)
             msg = f"something went wrong ({type(exc).__name__}); please try again"
             chat[-1] = {"role": "assistant", "content": render_error(msg)}
-            yield chat, turns, gr.update(), "", gr.update()
+            yield chat, turns, gr.update(), "", gr.update(), gr.update()
             return
         if answer is None:
             chat[-1] = {"role": "assistant", "content": render_error("no answer was produced")}
-            yield chat, turns, gr.update(), "", gr.update()
+            yield chat, turns, gr.update(), "", gr.update(), gr.update()
             return
         chat[-1] = {"role": "assistant", "content": render_answer(answer)}
         turns.append(Turn(answer.question, answer.text))
-        yield chat, turns, render_sources(answer), "", answer_markdown(answer)
+        yield chat, turns, render_sources(answer), "", to_markdown(answer), answer_bibtex(answer)
 
     def new_chat() -> tuple[Any, ...]:
-        return [], [], EMPTY_SOURCES, "", ""
+        return [], [], EMPTY_SOURCES, "", "", ""
 
     def filter_papers(query: str) -> list[list[Any]]:
         return paper_rows(papers, query)
@@ -301,13 +301,20 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
                             label="Backend",
                             elem_id="backend",
                         )
-                with gr.Accordion("Export the answer as Markdown", open=False):
+                with gr.Accordion("Export the answer as Markdown or BibTeX", open=False):
                     export = gr.Textbox(
-                        label="Answer with numbered references",
+                        label="Answer with numbered references (Markdown)",
                         lines=8,
                         buttons=["copy"],
                         interactive=False,
                         elem_id="export-markdown",
+                    )
+                    export_bib = gr.Textbox(
+                        label="Cited references (BibTeX, for Zotero, Mendeley, EndNote)",
+                        lines=8,
+                        buttons=["copy"],
+                        interactive=False,
+                        elem_id="export-bibtex",
                     )
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
@@ -328,7 +335,7 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
             paper_filter.change(filter_papers, paper_filter, table)
 
         inputs = [textbox, chatbot, turns_state, author, source, year_min, year_max, k, backend]
-        outputs = [chatbot, turns_state, sources_html, textbox, export]
+        outputs = [chatbot, turns_state, sources_html, textbox, export, export_bib]
         textbox.submit(respond, inputs, outputs, api_name="ask")
         send.click(respond, inputs, outputs, api_visibility="private")
         clear.click(new_chat, None, outputs, queue=False)

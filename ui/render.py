@@ -202,18 +202,3 @@ def render_sources(answer: Answer | None) -> str:
     if not parts:
         return '<div class="sources-empty">No papers were retrieved for this question.</div>'
     return f'<div class="sources">{"".join(parts)}</div>'
-
-
-def answer_markdown(answer: Answer) -> str:
-    """Export an answer as Markdown: the text, then its numbered references."""
-    lines = [f"**Q:** {answer.question}", "", answer.text]
-    if answer.citations:
-        lines += ["", "**References**", ""]
-        for c in answer.citations:
-            who = ", ".join(c.authors[:6]) + (" et al." if len(c.authors) > 6 else "")
-            year = f" ({c.year})" if c.year else ""
-            lines.append(f"[{c.n}] {c.title}{'. ' + who if who else ''}{year}. {c.source}")
-    label = "abstained" if answer.abstained else answer.backend
-    model = f", {answer.model}" if answer.model else ""
-    lines += ["", f"_paperchat · {label}{model}_"]
-    return "\n".join(lines)
