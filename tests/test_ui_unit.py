@@ -159,5 +159,6 @@ def test_claims_render_with_quotes_and_unsupported_ones_apart() -> None:
     )
     html_out = render_answer(_answer(text=f"{good.display} {bad.display}", claims=(good, bad)))
     assert 'class="claim cited"' in html_out and 'class="claim unsupported"' in html_out
-    assert 'data-quote="We skip &lt;script&gt;' in html_out and "<script>" not in html_out
+    assert '<span class="cite-quote">We skip &lt;script&gt;' in html_out
+    assert "<script>" not in html_out
     assert "best support score 0.31" in html_out and "1 unsupported claim(s) marked" in html_out

@@ -58,8 +58,10 @@ def linkify(
             continue
         out.append(_text(text[pos : m.start()]))
         quote = (quotes or {}).get(n)
-        extra = f' data-quote="{esc(quote)}" title="“{esc(quote)}”"' if quote else ""
-        out.append(f'<a href="#src-{n}" class="cite" data-cite="{n}"{extra}>[{n}]</a>')
+        # The quote rides inside the link (the chat sanitises attributes away): CSS shows it
+        # on hover or focus, the click handler highlights it in the source card.
+        inner = f'<span class="cite-quote">{esc(quote)}</span>' if quote else ""
+        out.append(f'<a href="#src-{n}" class="cite" data-cite="{n}">[{n}]{inner}</a>')
         pos = m.end()
     out.append(_text(text[pos:]))
     return "".join(out)
@@ -74,7 +76,7 @@ def _claim_html(claim: Claim, valid: list[int]) -> str:
         "No retrieved paper supports this claim "
         f"(best support score {claim.score:.2f}); it is the model's own text."
     )
-    return f'<span class="claim unsupported" title="{esc(why)}">{body}</span>'
+    return f'<span class="claim unsupported">{body}<span class="claim-why">{esc(why)}</span></span>'
 
 
 def answer_body(answer: Answer) -> str:
