@@ -7,7 +7,8 @@ and collection): a JSON header, the papers with their chunk texts, and the BM25 
 as NumPy arrays. Reading the papers needs neither chromadb nor NumPy.
 
 The header carries a generation stamp that ingest also writes into the collection metadata
-(see `rag.index`); a catalog is only used while the two agree.
+(see `rag.index`); a catalog is only used while the two agree. A reader that finds none
+current builds one from Chroma and saves it for the next process (`load`).
 """
 
 from __future__ import annotations
@@ -80,14 +81,53 @@ def from_collection(collection: Collection, stamp: str | None) -> Catalog:
         texts.append(ordered)
     lexical = LexicalIndex.build([lexical_doc(p) for p in papers])
     return Catalog(
-        stamp,
-        str(meta.get("embedder")),
-        str(meta.get("chunking")),
-        collection.count(),
-        papers,
-        texts,
-        lexical,
+        stamp=stamp,
+        embedder=str(meta.get("embedder")),
+        chunking=str(meta.get("chunking")),
+        stored_chunks=collection.count(),
+        papers=papers,
+        texts=texts,
+        lexical=lexical,
     )
+
+
+def load(settings: Settings, collection: Collection) -> Catalog:
+    """The collection's catalog: the saved one when current, else built from Chroma and saved."""
+    from rag.store import generation
+
+    stamp = generation(collection)
+    found = read(path_for(settings), stamp) if stamp else None
+    if found is not None:
+        return found
+    built = from_collection(collection, stamp)
+    _save_if_current(settings, built)
+    return built
+
+
+def _save_if_current(settings: Settings, built: Catalog) -> None:
+    """Save a catalog a reader built from Chroma, if it is still current (best effort).
+
+    Only for a final stamp, only while no ingest runs on this data dir (the lock is tried,
+    not waited for), and only if the collection's stamp has not changed since it was read.
+    """
+    from rag.lock import ingest_lock
+    from rag.store import PENDING, StoreError, generation, open_collection
+
+    if not built.stamp or built.stamp.startswith(PENDING):
+        return
+    path = path_for(settings)
+    try:
+        tmp = write(built, path)
+    except OSError:
+        return  # e.g. a read-only data dir: the next process reads Chroma again
+    try:
+        with ingest_lock(settings):
+            if generation(open_collection(settings)) == built.stamp:
+                os.replace(tmp, path)
+    except (StoreError, OSError):
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _paper_row(paper: Paper, texts: list[str]) -> list[Any]:
@@ -109,17 +149,17 @@ def _paper_row(paper: Paper, texts: list[str]) -> list[Any]:
 def _paper(row: list[Any]) -> Paper:
     pid, title, authors, year, date, url, derived, n_authors, upvotes, sources, texts = row
     return Paper(
-        pid,
-        title,
-        " ".join(texts),
-        tuple(authors),
-        year,
-        date,
-        url,
-        derived,
-        n_authors,
-        upvotes,
-        tuple(sources),
+        id=pid,
+        title=title,
+        abstract=" ".join(texts),
+        authors=tuple(authors),
+        year=year,
+        date=date,
+        url=url,
+        title_derived=derived,
+        n_authors=n_authors,
+        upvotes=upvotes,
+        sources=tuple(sources),
     )
 
 
@@ -174,13 +214,13 @@ def read(path: Path, stamp: str | None = None, lexical: bool = True) -> Catalog 
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return None
     return Catalog(
-        header["stamp"],
-        header["embedder"],
-        header["chunking"],
-        header["stored_chunks"],
-        [_paper(r) for r in rows],
-        [r[-1] for r in rows],
-        index,
+        stamp=header["stamp"],
+        embedder=header["embedder"],
+        chunking=header["chunking"],
+        stored_chunks=header["stored_chunks"],
+        papers=[_paper(r) for r in rows],
+        texts=[r[-1] for r in rows],
+        lexical=index,
     )
 
 
@@ -231,7 +271,7 @@ def contents(settings: Settings) -> Contents:
         found = read(path, lexical=False)
         if found is not None:
             check_identity(settings, found.embedder, found.chunking)
-            return Contents(found.papers, found.stored_chunks, found.embedder, found.chunking)
+            return _contents(found)
     from rag.store import generation, load_papers, open_collection
 
     collection = open_collection(settings)
@@ -239,10 +279,19 @@ def contents(settings: Settings) -> Contents:
     stamp = generation(collection)
     found = read(path, stamp=stamp, lexical=False) if stamp and settings.chroma_host else None
     if found is not None:
-        return Contents(found.papers, found.stored_chunks, found.embedder, found.chunking)
+        return _contents(found)
     return Contents(
-        load_papers(collection),
-        collection.count(),
-        str(meta.get("embedder")),
-        str(meta.get("chunking")),
+        papers=load_papers(collection),
+        stored_chunks=collection.count(),
+        embedder=str(meta.get("embedder")),
+        chunking=str(meta.get("chunking")),
+    )
+
+
+def _contents(found: Catalog) -> Contents:
+    return Contents(
+        papers=found.papers,
+        stored_chunks=found.stored_chunks,
+        embedder=found.embedder,
+        chunking=found.chunking,
     )

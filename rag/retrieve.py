@@ -14,7 +14,7 @@ from rag.config import Settings
 from rag.embed import Embedder
 from rag.lexical import QUESTION_WORDS, STOPWORDS, query_terms, tokenize
 from rag.records import Hit, Paper, Passage
-from rag.store import generation, open_collection
+from rag.store import open_collection
 from rag.text import fold
 
 if TYPE_CHECKING:
@@ -86,18 +86,7 @@ class Retriever:
         self.settings = settings
         self.embedder = embedder
         self.collection: Collection = open_collection(settings)
-        self._use(self._catalog())
-
-    def _catalog(self) -> Catalog:
-        stamp = generation(self.collection)
-        found = catalog.read(catalog.path_for(self.settings), stamp) if stamp else None
-        if found is not None:
-            return found
-        from rag.index import save_catalog
-
-        built = catalog.from_collection(self.collection, stamp)
-        save_catalog(self.settings, built)
-        return built
+        self._use(catalog.load(settings, self.collection))
 
     def _use(self, found: Catalog) -> None:
         assert found.lexical is not None

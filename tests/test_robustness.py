@@ -248,7 +248,7 @@ def test_every_warning_is_one_line_naming_file_and_line(tmp_path: Path) -> None:
     root = tmp_path / "bad"
     expect = write_malformed_corpus(root)
     result = load_paths([root])
-    lines = result.warnings()
+    lines = [line for f in result.files for line in f.warnings()]
     n_skips = sum(len(w.skipped_lines) + (w.error is not None) for w in expect.values())
     assert result.skipped == n_skips
     assert len(lines) == n_skips + sum(len(f.notes) for f in result.files)

@@ -86,10 +86,6 @@ class LoadResult:
         """Count records skipped and files that could not be read."""
         return sum(len(f.skipped) + (f.error is not None) for f in self.files)
 
-    def warnings(self) -> list[str]:
-        """Every file's warnings, one line each (see `FileReport.warnings`)."""
-        return [line for f in self.files for line in f.warnings()]
-
 
 _DETECT_LINES = 2000
 

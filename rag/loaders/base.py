@@ -93,23 +93,12 @@ def _too_long(n: int) -> str:
     return f"too long to be an abstract ({n:,} characters; the limit is {MAX_ABSTRACT_CHARS:,})"
 
 
-def one_line(text: str, limit: int = 300) -> str:
-    """Squash a message onto one line (control characters included) and cap its length."""
-    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
 @dataclass(frozen=True)
 class Decoded:
     """A file's text plus notes on how it was decoded (e.g. a legacy encoding was assumed)."""
 
     text: str
     notes: tuple[str, ...] = ()
-
-
-def read_text(path: Path) -> str:
-    """Decode a corpus file to text; see `decode_file`."""
-    return decode_file(path).text
 
 
 def decode_file(path: Path) -> Decoded:
