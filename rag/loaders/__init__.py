@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from rag.errors import one_line
 from rag.loaders.base import (
     MAX_ABSTRACT_CHARS,
     MAX_FILE_BYTES,
@@ -17,7 +18,6 @@ from rag.loaders.base import (
     Skip,
     UnreadableFile,
     decode_file,
-    one_line,
 )
 from rag.loaders.seeds import parse_abstract_lines, parse_author_list, parse_daily_page
 from rag.loaders.structured import parse_bibtex, parse_csv, parse_jsonl
