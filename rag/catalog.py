@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from rag.lexical import LexicalIndex
 
-FORMAT = 1
+FORMAT = 2  # 2: stop words from bm25s (NLTK list + domain words)
 HEADER, PAPERS, VOCAB = "catalog.json", "papers.json", "vocab.json"
 MATRIX = ("data", "indices", "indptr")  # the CSC arrays of LexicalIndex
 

@@ -146,28 +146,34 @@ def decode_file(path: Path) -> Decoded:
         return Decoded(raw.decode("utf-8-sig"), tuple(notes))
     except UnicodeDecodeError as exc:
         bad_at = exc.start
-    text = _legacy_text(raw)
-    if text is None:
+    legacy = _legacy_text(raw)
+    if legacy is None:
         raise UnreadableFile(
             f"not UTF-8 text (bad byte at offset {bad_at}) and not readable as Windows-1252 "
             "either; re-save it as UTF-8"
         )
+    text, encoding = legacy
     notes.append(
-        f"not UTF-8 (bad byte at offset {bad_at}); decoded as Windows-1252/Latin-1 "
+        f"not UTF-8 (bad byte at offset {bad_at}); decoded as {encoding} "
         "(re-save it as UTF-8 if accents look wrong)"
     )
     return Decoded(text, tuple(notes))
 
 
-def _legacy_text(raw: bytes) -> str | None:
-    """Decode single-byte legacy text (cp1252, else Latin-1) if it reads as prose."""
-    for encoding in ("cp1252", "latin-1"):
-        try:
-            text = raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        sample = text[:200_000]
-        odd = sum(1 for c in sample if not (c.isprintable() or c in "\t\n\r\f"))
-        if odd <= max(2, len(sample) // 1000):
-            return text
+WESTERN = {"cp1252": "Windows-1252/Latin-1", "latin_1": "Windows-1252/Latin-1"}
+
+
+def _legacy_text(raw: bytes) -> tuple[str, str] | None:
+    """Decode legacy single-byte text with charset-normalizer: (text, what it was read as).
+
+    Western encodings are tried first: on short English text an open guess often names a
+    Baltic or Central European code page (measured: cp775 for Latin-1 "Jürgen Müller").
+    charset-normalizer's mess detector rejects bytes that do not read as prose.
+    """
+    from charset_normalizer import from_bytes
+
+    for isolation in (list(WESTERN), None):
+        best = from_bytes(raw, cp_isolation=isolation).best()
+        if best is not None:
+            return str(best), WESTERN.get(best.encoding, f"{best.encoding} (detected)")
     return None
