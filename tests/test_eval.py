@@ -235,6 +235,7 @@ def seed_cli(
 
 
 @pytest.mark.usefixtures("seed_cli")
+@pytest.mark.slow
 def test_eval_command_writes_report_results_and_plots(tmp_path: Path) -> None:
     from rag.cli import app
 
@@ -258,6 +259,7 @@ def test_eval_command_writes_report_results_and_plots(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("seed_cli")
+@pytest.mark.slow
 def test_eval_command_compares_retrievers(tmp_path: Path) -> None:
     from rag.cli import app
 

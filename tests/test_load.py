@@ -18,6 +18,8 @@ import pytest
 
 from tests.conftest import free_port
 
+pytestmark = pytest.mark.slow  # a served UI under 20 concurrent sessions
+
 QUESTIONS = [
     "Which papers shorten chain-of-thought reasoning, and how?",
     "What has Chak Tou Leong worked on?",

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from eval.retrieval import evaluate, load_questions
 from rag.pipeline import PaperChat
 
 
+@pytest.mark.slow
 def test_hybrid_retrieval_meets_the_bar(seed_session: PaperChat) -> None:
     figures = evaluate(seed_session, load_questions())
     assert figures["all"]["n"] >= 30
