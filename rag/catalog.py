@@ -62,23 +62,12 @@ def lexical_doc(paper: Paper) -> str:
 def from_collection(collection: Collection, stamp: str | None) -> Catalog:
     """Read every chunk of a collection, group them into complete papers, index them for BM25."""
     from rag.lexical import LexicalIndex
-    from rag.store import iter_chunks, paper_from_metadata
+    from rag.store import complete_papers
 
     meta = collection.metadata or {}
-    parts: dict[str, dict[int, str]] = {}
-    metas: dict[str, dict[str, Any]] = {}
-    for chunk in iter_chunks(collection):
-        pid = str(chunk.meta["paper_id"])
-        parts.setdefault(pid, {})[int(chunk.meta["chunk_index"])] = chunk.text
-        metas[pid] = chunk.meta
-    papers: list[Paper] = []
-    texts: list[list[str]] = []
-    for pid in sorted(parts):
-        if len(parts[pid]) != int(metas[pid]["n_chunks"]):
-            continue  # a half-written paper from an interrupted ingest
-        ordered = [parts[pid][i] for i in sorted(parts[pid])]
-        papers.append(paper_from_metadata(metas[pid], " ".join(ordered)))
-        texts.append(ordered)
+    found = complete_papers(collection)
+    papers = [paper for paper, _ in found]
+    texts = [chunk_texts for _, chunk_texts in found]
     lexical = LexicalIndex.build([lexical_doc(p) for p in papers])
     return Catalog(
         stamp=stamp,

@@ -216,8 +216,11 @@ def iter_chunks(collection: Collection, include_text: bool = True) -> Iterator[S
         offset += PAGE
 
 
-def load_papers(collection: Collection) -> list[Paper]:
-    """Rebuild every complete paper (abstract joined from its chunks) from the store."""
+def complete_papers(collection: Collection) -> list[tuple[Paper, list[str]]]:
+    """Every complete paper (sorted by id) with its chunk texts in order, read from the store.
+
+    A paper with fewer chunks than it records (an interrupted ingest) is left out.
+    """
     parts: dict[str, dict[int, str]] = {}
     metas: dict[str, dict[str, Any]] = {}
     for chunk in iter_chunks(collection):
@@ -225,11 +228,16 @@ def load_papers(collection: Collection) -> list[Paper]:
         parts.setdefault(pid, {})[int(chunk.meta["chunk_index"])] = chunk.text
         metas[pid] = chunk.meta
     papers = []
-    for pid, texts in parts.items():
-        if len(texts) == int(metas[pid]["n_chunks"]):
-            abstract = " ".join(texts[i] for i in sorted(texts))
-            papers.append(paper_from_metadata(metas[pid], abstract))
+    for pid in sorted(parts):
+        if len(parts[pid]) == int(metas[pid]["n_chunks"]):
+            texts = [parts[pid][i] for i in sorted(parts[pid])]
+            papers.append((paper_from_metadata(metas[pid], " ".join(texts)), texts))
     return papers
+
+
+def load_papers(collection: Collection) -> list[Paper]:
+    """Rebuild every complete paper (abstract joined from its chunks) from the store."""
+    return [paper for paper, _ in complete_papers(collection)]
 
 
 def add_chunks(
