@@ -112,10 +112,10 @@ def _existing_papers(collection: Collection, settings: Settings) -> dict[str, _E
             pid = str(chunk.meta["paper_id"])
             if pid not in found:
                 found[pid] = _Existing(
-                    paper_from_metadata(chunk.meta, ""),
-                    [],
-                    int(chunk.meta["n_chunks"]),
-                    str(chunk.meta.get("content_hash")),
+                    paper=paper_from_metadata(chunk.meta, ""),
+                    chunk_ids=[],
+                    n_chunks=int(chunk.meta["n_chunks"]),
+                    content_hash=str(chunk.meta.get("content_hash")),
                 )
             found[pid].chunk_ids.append(chunk.id)
     except (KeyError, TypeError, ValueError) as exc:  # chunks without paperchat's metadata

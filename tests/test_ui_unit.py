@@ -142,3 +142,29 @@ def test_answer_exports_as_markdown_with_references() -> None:
     assert text.endswith("_paperchat · extractive_")
     abstained = answer_markdown(_answer(citations=(), abstained=True, text="Not covered."))
     assert "References" not in abstained and "abstained" in abstained
+
+
+def test_papers_tab_reads_the_catalog_like_paperchat_papers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rag import catalog
+    from ui import app
+
+    papers = [_paper("p1", "TokenSkip")]
+    seen: list[Settings] = []
+
+    def contents(settings: Settings) -> catalog.Contents:
+        seen.append(settings)
+        return catalog.Contents(papers=papers, stored_chunks=1, embedder="e", chunking="c")
+
+    monkeypatch.setattr(catalog, "contents", contents)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert app._load_papers(settings, None) == papers and seen == [settings]
+
+    def missing(settings: Settings) -> catalog.Contents:
+        from rag.store import StoreError
+
+        raise StoreError("no index")
+
+    monkeypatch.setattr(catalog, "contents", missing)
+    assert app._load_papers(settings, None) == []  # shown as an empty table, not a crash

@@ -172,17 +172,29 @@ def load_file(path: Path) -> tuple[list[Draft], FileReport]:
     try:
         decoded = decode_file(path)
     except UnreadableFile as exc:
-        return [], FileReport(str(path), "unreadable", 0, 0, (), error=str(exc))
+        return [], FileReport(
+            path=str(path), layout="unreadable", found=0, merged=0, skipped=(), error=str(exc)
+        )
     text, notes = decoded.text, decoded.notes
     markup = _markup_kind(text)
     if markup:
         error = f"looks like {markup}, not a corpus file; save its text, or export JSONL/CSV/BibTeX"
-        return [], FileReport(str(path), "markup", 0, 0, (), error=error, notes=notes)
+        return [], FileReport(
+            path=str(path), layout="markup", found=0, merged=0, skipped=(), error=error, notes=notes
+        )
     text, too_long = _drop_long_lines(text)
     layout = detect_layout(text)
     if layout == "empty":
         empty = None if too_long else "file is empty"
-        return [], FileReport(str(path), layout, 0, 0, tuple(too_long), error=empty, notes=notes)
+        return [], FileReport(
+            path=str(path),
+            layout=layout,
+            found=0,
+            merged=0,
+            skipped=tuple(too_long),
+            error=empty,
+            notes=notes,
+        )
     drafts, skips = _PARSERS[layout](text)
     del text
     skips += too_long
@@ -190,7 +202,14 @@ def load_file(path: Path) -> tuple[list[Draft], FileReport]:
     name = source_name(path)
     drafts = [replace(d, source=f"{name}:{d.line}") for d in drafts]
     all_skips = sorted([*skips, *dupes], key=lambda s: s.line)
-    report = FileReport(str(path), layout, len(drafts), 0, tuple(all_skips), notes=notes)
+    report = FileReport(
+        path=str(path),
+        layout=layout,
+        found=len(drafts),
+        merged=0,
+        skipped=tuple(all_skips),
+        notes=notes,
+    )
     if not drafts and not all_skips:
         report = replace(report, error=f"no papers found ({layout} layout)")
     return drafts, report
@@ -211,7 +230,7 @@ def _drop_long_lines(text: str) -> tuple[str, list[Skip]]:
     for m in _LONG_LINE.finditer(text):
         line += text.count("\n", counted, m.start())
         counted = m.start()
-        skips.append(Skip(line, f"line too long ({m.end() - m.start():,} characters)"))
+        skips.append(Skip(line=line, reason=f"line too long ({m.end() - m.start():,} characters)"))
         parts.append(text[pos : m.start()])
         pos = m.end()
     if not skips:
@@ -228,7 +247,9 @@ def _dedupe(drafts: list[Draft]) -> tuple[list[Draft], list[Skip]]:
     for draft in drafts:
         key = fingerprint(draft.abstract)
         if key in first:
-            skips.append(Skip(draft.line, f"duplicate of line {first[key]} (same abstract)"))
+            skips.append(
+                Skip(line=draft.line, reason=f"duplicate of line {first[key]} (same abstract)")
+            )
             continue
         first[key] = draft.line
         kept.append(replace(draft, key=key))
@@ -250,7 +271,7 @@ def load_paths(paths: Iterable[Path]) -> LoadResult:
             else:
                 merged[paper.id] = paper
         reports.append(replace(report, merged=dupes))
-    return LoadResult(tuple(merged.values()), tuple(reports))
+    return LoadResult(papers=tuple(merged.values()), files=tuple(reports))
 
 
 def merge(a: Paper, b: Paper) -> Paper:

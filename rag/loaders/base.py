@@ -126,7 +126,7 @@ def decode_file(path: Path) -> Decoded:
         raise UnreadableFile("not enough memory to read it; split it into smaller files") from None
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
-            return Decoded(raw.decode("utf-16"))
+            return Decoded(text=raw.decode("utf-16"))
         except UnicodeDecodeError as exc:
             raise UnreadableFile(
                 f"has a UTF-16 byte-order mark but is not valid UTF-16 (offset {exc.start})"
@@ -143,7 +143,7 @@ def decode_file(path: Path) -> Decoded:
         raw = raw.replace(b"\x00", b"")
         notes.append(f"removed {nuls} NUL bytes (the file looks partly corrupted)")
     try:
-        return Decoded(raw.decode("utf-8-sig"), tuple(notes))
+        return Decoded(text=raw.decode("utf-8-sig"), notes=tuple(notes))
     except UnicodeDecodeError as exc:
         bad_at = exc.start
     legacy = _legacy_text(raw)
@@ -157,7 +157,7 @@ def decode_file(path: Path) -> Decoded:
         f"not UTF-8 (bad byte at offset {bad_at}); decoded as {encoding} "
         "(re-save it as UTF-8 if accents look wrong)"
     )
-    return Decoded(text, tuple(notes))
+    return Decoded(text=text, notes=tuple(notes))
 
 
 WESTERN = {"cp1252": "Windows-1252/Latin-1", "latin_1": "Windows-1252/Latin-1"}
