@@ -151,10 +151,16 @@ def exported_model(model_dir: Path, cache_dir: Path, quantized: bool) -> Path:
     """Return the cached ONNX file for the model, exporting (and quantizing) it on first use."""
     key = cache_key(model_dir)
     fp32 = cache_dir / f"minilm-{key}-fp32.onnx"
-    _build(fp32, lambda tmp: _export_fp32(model_dir, tmp))
-    if not quantized:
-        return fp32
-    return _build(cache_dir / f"minilm-{key}-int8.onnx", lambda tmp: _quantize(fp32, tmp))
+    try:
+        _build(fp32, lambda tmp: _export_fp32(model_dir, tmp))
+        if not quantized:
+            return fp32
+        return _build(cache_dir / f"minilm-{key}-int8.onnx", lambda tmp: _quantize(fp32, tmp))
+    except OSError as exc:
+        raise EmbedderError(
+            f"cannot write the ONNX export of the embedding model to {cache_dir} "
+            f"({exc.strerror or exc}); set PAPERCHAT_MODEL_CACHE to a writable folder"
+        ) from None
 
 
 class OnnxEmbedder:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -37,6 +39,7 @@ def _declare_checkout_commands() -> None:
     if all(found.get(name) == value for name, value in wanted.items()):
         return
     folder = Path(tempfile.mkdtemp(prefix="paperchat-checkout-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     info = folder / "paperchat_checkout-0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: paperchat-checkout\nVersion: 0\n")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rag.config import Settings
-from rag.embed import BUNDLED, make_embedder
+from rag.embed import BUNDLED, EmbedderError, make_embedder
 from rag.index import ingest
 from rag.loaders import load_paths
 from rag.onnx_embed import ONNX_FP32, ONNX_INT8, OnnxEmbedder
@@ -131,3 +131,10 @@ def test_ingest_search_no_mixing(onnx_cache: Path, small_corpus: Path, tmp_path:
     for other in ("bundled:all-MiniLM-L6-v2", ONNX_FP32):
         with pytest.raises(StoreError, match="ingest --rebuild"):
             open_collection(make_settings(tmp_path / "idx", embed_model=other))
+
+
+def test_an_unwritable_model_cache_is_one_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    with pytest.raises(EmbedderError, match="PAPERCHAT_MODEL_CACHE"):
+        OnnxEmbedder(ONNX_FP32, blocker / "models").embed_query("hello")
