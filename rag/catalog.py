@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from rag.lexical import LexicalIndex
 
-FORMAT = 2  # 2: stop words from bm25s (NLTK list + domain words)
+FORMAT = 1
 HEADER, PAPERS, VOCAB = "catalog.json", "papers.json", "vocab.json"
 MATRIX = ("data", "indices", "indptr")  # the CSC arrays of LexicalIndex
 
@@ -159,10 +159,13 @@ def write(catalog: Catalog, path: Path) -> Path:
     """
     import numpy as np
 
+    from rag.lexical import TOKENIZER
+
     assert catalog.lexical is not None
     lexical = catalog.lexical
     header = {
         "format": FORMAT,
+        "tokenizer": TOKENIZER,
         "stamp": catalog.stamp,
         "embedder": catalog.embedder,
         "chunking": catalog.chunking,
@@ -199,9 +202,11 @@ def read(path: Path, stamp: str | None = None, lexical: bool = True) -> Catalog 
             if header.get("format") != FORMAT or (stamp is not None and header["stamp"] != stamp):
                 return None
             rows = json.loads(zf.read(PAPERS))
-            index = _read_lexical(zf, header["n_docs"]) if lexical else None
+            index = _read_lexical(zf, header) if lexical else None
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return None
+    if lexical and index is None:
+        return None  # BM25 built by another tokenizer: rebuilt from Chroma
     return Catalog(
         stamp=header["stamp"],
         embedder=header["embedder"],
@@ -223,16 +228,20 @@ def read_stamp(path: Path) -> str | None:
     return str(stamp) if stamp else None
 
 
-def _read_lexical(zf: zipfile.ZipFile, n_docs: int) -> LexicalIndex:
+def _read_lexical(zf: zipfile.ZipFile, header: dict[str, Any]) -> LexicalIndex | None:
+    """The saved BM25 index; None when another tokenizer built it (its terms would not match)."""
     import numpy as np
 
-    from rag.lexical import LexicalIndex
+    from rag.lexical import TOKENIZER, LexicalIndex
 
+    if header.get("tokenizer") != TOKENIZER:
+        return None
     arrays = {}
     for name in MATRIX:
         with zf.open(f"{name}.npy") as member:
             arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
     vocab = json.loads(zf.read(VOCAB))
+    n_docs = int(header["n_docs"])
     return LexicalIndex(vocab, arrays["data"], arrays["indices"], arrays["indptr"], n_docs)
 
 

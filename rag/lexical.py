@@ -33,6 +33,8 @@ def _bm25s_stopwords() -> frozenset[str]:
 
 
 STOPWORDS = _bm25s_stopwords() | DOMAIN_STOPWORDS
+# Names what `tokenize` does; a saved BM25 index built by another version is rebuilt.
+TOKENIZER = "words+hyphen-parts/bm25s-en-plus+domain-stopwords/snowball-english"
 # Words that say what kind of question it is, not what it is about.
 QUESTION_WORDS = frozenset(
     [
