@@ -48,7 +48,7 @@ def main() -> None:
                 "question": q.question,
                 "model": args.model,
                 "reply": "".join(parts),
-                "sources": [h.paper.title for h in final.hits],
+                "sources": [h.paper.title for h in session.search(q.question).hits],
                 "abstained": final.abstained,
             }
             out.write(json.dumps(row, ensure_ascii=False) + "\n")

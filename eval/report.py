@@ -72,6 +72,10 @@ def answer_rows(run: EvalRun) -> tuple[list[str], list[list[str]]]:
         "citation recall",
         "fact coverage",
         "abstained",
+        "claims supported",
+        "unmarked unsupported",
+        "fallbacks",
+        "refusals",
     ]
     rows = []
     for name, block in [("all", s["all"]), *s["by_type"].items()]:
@@ -84,6 +88,10 @@ def answer_rows(run: EvalRun) -> tuple[list[str], list[list[str]]]:
                 fmt(block["citation_recall"]),
                 fmt(block["fact_coverage"]),
                 fmt(block["abstained_share"], 2),
+                f"{fmt(block['claim_support'])} of {block['claims']}",
+                str(block["unmarked_unsupported"]),
+                str(block["fallbacks"]),
+                str(block["refusals"]),
             ]
         )
     return header, rows
@@ -150,7 +158,19 @@ def rich_summary(run: EvalRun) -> list[RenderableType]:
             "abst. P/R",
             "p50/p95 ms",
         ],
-        "answers": ["questions", "n", "answered", "cit. P", "cit. R", "facts", "abstained"],
+        "answers": [
+            "questions",
+            "n",
+            "answered",
+            "cit. P",
+            "cit. R",
+            "facts",
+            "abstained",
+            "claims ok",
+            "unmarked",
+            "fallb.",
+            "refus.",
+        ],
     }
     for title, key, (_, rows) in (
         (

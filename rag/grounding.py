@@ -36,7 +36,7 @@ W_SENTENCE = 0.25
 W_PAPER = 0.15
 SUPPORTED = 0.55  # a cited source whose best sentence scores this is taken as support
 CLEAR = 0.62  # a source must score this to be added to, or substituted into, a claim
-MIN_CLAIM_WORDS = 4
+MIN_CLAIM_WORDS = 3
 UNSUPPORTED_MARK = "(unsupported)"
 
 _MARKER = re.compile(r"\s*\[(\d{1,3})\]")

@@ -63,6 +63,7 @@ class SentenceBank:
         self.max_papers = max_papers
         self._papers: OrderedDict[str, PaperSentences] = OrderedDict()
         self._texts: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._known: dict[str, np.ndarray] = {}  # every cached abstract sentence's vector
 
     def for_papers(self, papers: Sequence[Paper]) -> list[PaperSentences]:
         """Return the sentences of each paper, embedding those not cached in one batch."""
@@ -83,15 +84,21 @@ class SentenceBank:
         return out
 
     def texts(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed free texts (questions, claims), caching recent ones."""
-        missing = [t for t in dict.fromkeys(texts) if t not in self._texts]
+        """Embed free texts (questions, claims), caching recent ones.
+
+        A text that is an abstract sentence already embedded (an extractive claim, a quote the
+        model copied) reuses that sentence's vector.
+        """
+        missing = [t for t in dict.fromkeys(texts) if t not in self._texts and t not in self._known]
         if missing:
             for t, v in zip(missing, self._embed(missing), strict=True):
                 self._texts[t] = v
                 if len(self._texts) > CACHE_TEXTS:
                     self._texts.popitem(last=False)
         dim = next(iter(self._texts.values())).shape[0] if self._texts else 0
-        return np.stack([self._texts[t] for t in texts]) if texts else np.zeros((0, dim))
+        if not texts:
+            return np.zeros((0, dim), dtype=np.float32)
+        return np.stack([self._known[t] if t in self._known else self._texts[t] for t in texts])
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         matrix = np.asarray(self.embedder.embed_documents(texts), dtype=np.float32)
@@ -100,5 +107,8 @@ class SentenceBank:
 
     def _remember(self, entry: PaperSentences) -> None:
         self._papers[entry.paper_id] = entry
+        self._known.update(zip(entry.sentences, entry.vectors, strict=True))
         while len(self._papers) > self.max_papers:
-            self._papers.popitem(last=False)
+            _, old = self._papers.popitem(last=False)
+            for sentence in old.sentences:
+                self._known.pop(sentence, None)

@@ -54,13 +54,6 @@ def _declare_checkout_commands() -> None:
 _declare_checkout_commands()
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Send every data dir to tmp_path and forget any API key or endpoint."""
@@ -69,6 +62,13 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PAPERCHAT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)  # no developer .env is read
+
+
+def free_port() -> int:
+    """Return a free TCP port on the loopback interface."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def make_settings(data_dir: Path, **overrides: object) -> Settings:

@@ -36,7 +36,7 @@ class ScriptedChat:
 def _with_chat(seed_session: PaperChat, chat: object) -> PaperChat:
     session = PaperChat.__new__(PaperChat)
     session.__dict__.update(seed_session.__dict__)
-    session._chats = {"openai": chat}  # type: ignore[dict-item]
+    session._chat = chat  # type: ignore[assignment]
     return session
 
 

@@ -99,7 +99,7 @@ def test_llm_sees_injection_only_as_data(seed_session, monkeypatch: pytest.Monke
             seen.append(list(messages))
             yield "Trajectories are calibrated step by step [1]."
 
-    monkeypatch.setitem(seed_session._chats, "openai", Recorder())
+    monkeypatch.setattr(seed_session, "_chat", Recorder())
     answer = seed_session.ask(
         f"How does STeCa calibrate trajectories? {INJECTION}", backend="openai"
     )

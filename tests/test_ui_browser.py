@@ -133,6 +133,20 @@ def test_answer_cites_and_highlights_source(page: Page) -> None:
     expect(page.locator(".source-card")).to_have_count(0)
 
 
+def test_citation_shows_its_quote_and_highlights_the_sentence(page: Page) -> None:
+    ask(page, "What does TokenSkip do to chain-of-thought?", 1)
+    link = page.locator("#chatbot a.cite[data-quote]").first
+    expect(link).to_be_visible()
+    quote = link.get_attribute("data-quote") or ""
+    assert len(quote.split()) > 5
+    assert (link.get_attribute("title") or "").strip("“”") == quote  # shown on hover
+    link.click()
+    n = link.get_attribute("data-cite")
+    marked = page.locator(f"#src-{n} .sent.quote-hl")
+    expect(marked).to_have_count(1)
+    expect(marked).to_have_text(quote)  # the exact sentence of the abstract, highlighted
+
+
 def test_author_filter(page: Page) -> None:
     page.get_by_text("Search options").click()
     page.locator("#author-filter textarea, #author-filter input").first.fill("Chak Tou Leong")

@@ -58,6 +58,16 @@ CSS = """
 .other-hit { padding: 4px 0; border-bottom: 1px dashed var(--border-color-primary, #ddd); }
 a.cite { font-weight: 600; text-decoration: none; cursor: pointer; }
 a.cite:hover { text-decoration: underline; }
+a.cite[data-quote] { position: relative; }
+a.cite[data-quote]:hover::after, a.cite[data-quote]:focus::after {
+  content: "“" attr(data-quote) "”"; position: absolute; left: 0; top: 1.6em; z-index: 50;
+  width: min(420px, 70vw); padding: 8px 10px; border-radius: 6px; font-weight: 400;
+  font-style: italic; font-size: 0.88em; line-height: 1.35; white-space: normal;
+  background: var(--background-fill-primary, #fff); color: var(--body-text-color, #111);
+  border: 1px solid #f59e0b; box-shadow: 0 4px 14px rgba(0,0,0,0.18); }
+.claim.unsupported { color: var(--body-text-color-subdued, #777);
+  text-decoration: underline dotted #d97706; text-underline-offset: 3px; cursor: help; }
+.sent.quote-hl { background: rgba(245,158,11,0.35); border-radius: 3px; }
 .answer-meta { font-size: 0.78em; opacity: 0.6; margin-top: 6px; }
 .answer-notice { font-size: 0.85em; opacity: 0.8; margin-top: 4px; }
 .answer.abstained { border-left: 4px solid #f59e0b; padding-left: 8px;
@@ -92,6 +102,14 @@ LOAD_JS = """
     card.scrollIntoView({behavior: 'smooth', block: 'center'});
     const details = card.querySelector('details');
     if (details) details.open = true;
+    document.querySelectorAll('.sent.quote-hl')
+      .forEach((x) => x.classList.remove('quote-hl'));
+    const quote = (link.getAttribute('data-quote') || '').trim();
+    if (quote) {
+      card.querySelectorAll('.sent').forEach((x) => {
+        if (x.textContent.trim() === quote) x.classList.add('quote-hl');
+      });
+    }
   }, true);
 }
 """.replace("__CSS__", json.dumps(CSS))

@@ -10,7 +10,8 @@ import html
 import re
 from collections.abc import Iterable
 
-from rag.records import Answer, Citation, Hit
+from rag.records import Answer, Citation, Claim, Hit
+from rag.text import split_sentences
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 
@@ -39,10 +40,14 @@ def _text(text: str) -> str:
     return out.replace("\n", "<br>")
 
 
-def linkify(text: str, valid: Iterable[int] | None = None) -> str:
+def linkify(
+    text: str, valid: Iterable[int] | None = None, quotes: dict[int, str] | None = None
+) -> str:
     """Escape answer text and turn `[n]` markers into links to source card `#src-n`.
 
-    With `valid`, only markers whose number is in it become links; others stay text.
+    With `valid`, only markers whose number is in it become links; others stay text. With
+    `quotes`, a link carries its supporting sentence (shown on hover or tap, highlighted in
+    the source card on click).
     """
     allowed = None if valid is None else set(valid)
     out: list[str] = []
@@ -52,9 +57,39 @@ def linkify(text: str, valid: Iterable[int] | None = None) -> str:
         if allowed is not None and n not in allowed:
             continue
         out.append(_text(text[pos : m.start()]))
-        out.append(f'<a href="#src-{n}" class="cite" data-cite="{n}">[{n}]</a>')
+        quote = (quotes or {}).get(n)
+        extra = f' data-quote="{esc(quote)}" title="“{esc(quote)}”"' if quote else ""
+        out.append(f'<a href="#src-{n}" class="cite" data-cite="{n}"{extra}>[{n}]</a>')
         pos = m.end()
     out.append(_text(text[pos:]))
+    return "".join(out)
+
+
+def _claim_html(claim: Claim, valid: list[int]) -> str:
+    quotes = {claim.source: claim.quote} if claim.source and claim.quote else {}
+    body = linkify(claim.display, valid, quotes)
+    if claim.supported:
+        return f'<span class="claim {esc(claim.status)}">{body}</span>'
+    why = (
+        "No retrieved paper supports this claim "
+        f"(best support score {claim.score:.2f}); it is the model's own text."
+    )
+    return f'<span class="claim unsupported" title="{esc(why)}">{body}</span>'
+
+
+def answer_body(answer: Answer) -> str:
+    """Answer text as HTML: claims wrapped with their status, citations linked with quotes."""
+    valid = [c.n for c in answer.citations]
+    out: list[str] = []
+    pos = 0
+    for claim in answer.claims:
+        at = answer.text.find(claim.display, pos) if claim.display else -1
+        if at < 0:
+            continue
+        out.append(linkify(answer.text[pos:at], valid))
+        out.append(_claim_html(claim, valid))
+        pos = at + len(claim.display)
+    out.append(linkify(answer.text[pos:], valid))
     return "".join(out)
 
 
@@ -73,8 +108,7 @@ def footer(answer: Answer) -> str:
 
 def render_answer(answer: Answer) -> str:
     """Render a finished answer as chat-message HTML: linked citations, notices, footer."""
-    valid = [c.n for c in answer.citations]
-    body = linkify(answer.text, valid)
+    body = answer_body(answer)
     notices = "".join(f'<div class="answer-notice">ℹ️ {esc(n)}</div>' for n in answer.notices)
     meta = f'<div class="answer-meta">{esc(footer(answer))}</div>'
     if answer.abstained:
@@ -113,9 +147,10 @@ def source_card(c: Citation, abstract: str = "") -> str:
     year = f" · {esc(c.year)}" if c.year else ""
     source = f'<div class="card-source">Source: {esc(c.source)}</div>' if c.source else ""
     passage = f'<blockquote class="card-passage">{esc(c.passage)}</blockquote>' if c.passage else ""
+    sentences = "".join(f'<span class="sent">{esc(x)}</span> ' for x in split_sentences(abstract))
     details = (
         f'<details class="card-abstract"><summary>Full abstract</summary>'
-        f"<p>{esc(abstract)}</p></details>"
+        f"<p>{sentences.strip()}</p></details>"
         if abstract
         else ""
     )
