@@ -302,7 +302,8 @@ def run_eval(
 ) -> EvalRun:
     """Evaluate retrieval (one or three modes) and full answers on a question set.
 
-    The embedder is warmed up first so the first question's latency is not the model load.
+    The session is warmed up first (model load, abstract sentences embedded) so latency is
+    that of a running server, not of the first use.
     A judge failure (unreachable endpoint, bad key) stops judging and is recorded in
     `summary["answers"]["faithfulness"]["error"]`; the deterministic metrics are unaffected.
     """
@@ -312,6 +313,7 @@ def run_eval(
     modes = MODES if compare else ("hybrid",)
     for mode in modes:  # warm-up: model load and first Chroma query happen here
         session.retriever.search("warm-up question", 1, mode=mode)  # type: ignore[arg-type]
+    session.warm()  # abstract sentences embedded up front, as `paperchat serve` does
     chat = session.chat_model() if judge else None
     judge_error: str | None = None
     started = time.perf_counter()

@@ -27,14 +27,15 @@ def main() -> None:
     parser.add_argument(
         "--limit", type=int, default=40, help="Questions to ask (spread over types)."
     )
+    parser.add_argument("--start", type=int, default=0, help="Skip this many of them (resume).")
     args = parser.parse_args()
     settings = Settings(backend="openai", openai_base_url=args.base_url, openai_model=args.model)
     session = PaperChat(settings)
     questions = load_questions()
     step = max(1, len(questions) // args.limit)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("w", encoding="utf-8") as out:
-        for q in questions[::step][: args.limit]:
+    with args.out.open("a" if args.start else "w", encoding="utf-8") as out:
+        for q in questions[::step][args.start : args.limit]:
             parts = []
             final = None
             for item in session.stream(q.question):

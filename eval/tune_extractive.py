@@ -43,6 +43,7 @@ STAGES = {
 
 def main() -> None:
     session = PaperChat(Settings())
+    session.warm()
     questions = [q for q in load_questions() if q.answerable]
     cases = []
     for q in questions:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.lexical import tokenize
+from rag.lexical import query_terms, tokenize
 from rag.records import Hit
 from rag.retrieve import AUTHOR_BOOST
 from rag.sentences import PaperSentences, SentenceBank, is_dangling
@@ -29,9 +29,9 @@ class Weights:
     """How sentences are scored and list answers trimmed (set on the dev set)."""
 
     cos: float = 1.0  # cosine between the question and the sentence ...
-    overlap: float = 0.35  # ... plus the IDF-weighted share of the question's terms in it
+    overlap: float = 0.6  # ... plus the IDF-weighted share of the question's terms in it
     contribution: float = 0.08  # "we propose / we find / this paper": what the paper does
-    background: float = 0.15  # sentences before the first contribution: the scene
+    background: float = 0.3  # sentences before the first contribution: the scene
     min_relevance: float = 0.30  # a listed paper's chosen sentence must score this ...
     list_relative: float = 0.5  # ... and at least this share of the best paper's
     list_cutoff: float = 0.7  # a list question keeps papers within 70% of the best score
@@ -48,6 +48,15 @@ _CONTRIBUTION = re.compile(
     r"|improve|outperform|analy[sz]e|study|investigate|examine|evaluate|prove|report|observe"
     r"|identify|reveal|explore)|this (paper|work|study)|in this (paper|work|study)"
     r"|our (method|approach|model|results?|experiments?|analysis|findings))\b",
+    re.IGNORECASE,
+)
+
+# The literature's state, not the paper's own work: "Recent studies have shown ...",
+# "CoT has been proven effective ...", "Despite the success of ...".
+_SCENE = re.compile(
+    r"^(?:recent(?:ly)?|in recent years|over the past|nowadays|despite|with the (?:rapid|growing"
+    r"|increasing|advent)|although)\b|\b(?:has|have) (?:been (?:proven|shown|widely|increasingly)"
+    r"|shown|demonstrated|achieved|emerged|gained|become|attracted|made|seen)\b",
     re.IGNORECASE,
 )
 
@@ -87,8 +96,9 @@ class Extractor:
         """
         if not hits:
             return []
-        cutoff = self.w.list_cutoff if is_list_question(question) else self.w.single_cutoff
         by_author = [h for h in hits if h.matched_author] if author else []
+        several = is_list_question(question) or bool(by_author)
+        cutoff = self.w.list_cutoff if several else self.w.single_cutoff
         if by_author and not topical:
             return by_author
         pool = by_author or list(hits)
@@ -103,7 +113,7 @@ class Extractor:
         if not hits:
             return []
         qvec = self.bank.texts([question])[0]
-        terms = tokenize(question)
+        terms = query_terms(question)
         weights = {t: self.idf(t) for t in dict.fromkeys(terms)}
         papers = self.bank.for_papers([h.paper for h in hits])
         return [
@@ -130,7 +140,8 @@ class Extractor:
             words = set(tokenize(sentence))
             overlap = sum(v for t, v in weights.items() if t in words) / total
             relevance.append(w.cos * float(cos[i]) + w.overlap * overlap)
-            extra = w.contribution * cues[i] - w.background * (i < first_cue)
+            scene = i < first_cue or (not cues[i] and bool(_SCENE.search(sentence)))
+            extra = w.contribution * cues[i] - w.background * scene
             extra -= 0.0 if 6 <= len(sentence.split()) <= 60 else 0.3
             scored.append((relevance[i] if topical else 0.0) + extra - 0.005 * i)
         picked = sorted(sorted(range(len(scored)), key=lambda i: -scored[i])[:n])
@@ -178,6 +189,6 @@ def cite(text: str, n: int) -> str:
 
 def _cite_one(sentence: str, n: int) -> str:
     sentence = sentence.strip()
-    if sentence[-1:] in ".!?":
+    if sentence.endswith((".", "!", "?")):
         return f"{sentence[:-1]} [{n}]{sentence[-1]}"
     return f"{sentence} [{n}]"

@@ -105,7 +105,7 @@ def _split_line(line: str) -> tuple[str, list[str]]:
 def _parse(sentence: str, prefix: str = "") -> _Sentence:
     cited = tuple(dict.fromkeys(int(n) for n in _MARKER.findall(sentence)))
     text = _MARKER.sub("", sentence).strip()
-    end = text[-1] if text[-1:] in ".!?" else ""
+    end = text[-1] if text.endswith((".", "!", "?")) else ""
     return _Sentence(prefix, text[: len(text) - len(end)].strip(), cited, end)
 
 
@@ -146,7 +146,7 @@ class ClaimChecker:
         """Split an answer into claims, score each, and rewrite its citations."""
         lines = text.strip().splitlines()
         parsed = [_parse_line(line) for line in lines]
-        bodies = [s.body for line in parsed for s in line if self._is_claim(s, hits)]
+        bodies = [s.body + s.end for line in parsed for s in line if self._is_claim(s, hits)]
         scores = self._scores(bodies, hits) if bodies and hits else None
         claims: list[Claim] = []
         out_lines: list[str] = []

@@ -248,7 +248,7 @@ class OpenAIChat(OpenAIEndpoint):
         except httpx.TimeoutException:
             raise self._unavailable(f"timed out after {self.timeout:g}s mid-answer") from None
         except httpx.TransportError as exc:
-            raise self._error(f"the connection to {self.host} broke mid-answer: {exc}") from None
+            raise self._unavailable(f"the connection broke mid-answer: {exc}") from None
         except openai.APIError as exc:
             raise self._error(f"the endpoint reported an error mid-answer: {exc.message}") from None
         except ValueError:

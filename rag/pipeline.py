@@ -12,7 +12,7 @@ from rag.config import Settings
 from rag.conversation import Turn, condense, condense_with_llm
 from rag.embed import Embedder, make_embedder
 from rag.errors import PaperchatError
-from rag.extractive import Extractor, compose, is_list_question
+from rag.extractive import Extractor, compose
 from rag.grounding import ClaimChecker, Grounded
 from rag.lexical import query_terms, tokenize
 from rag.llm import ChatModel, LLMError, LLMUnavailable, OpenAIChat
@@ -75,6 +75,14 @@ class PaperChat:
         self.extractor = Extractor(self.sentences, self._idf)
         self.checker = ClaimChecker(self.sentences, self._idf)
         self._chat = chat
+
+    def warm(self) -> int:
+        """Load the embedder and embed every paper's sentences up front; return papers embedded.
+
+        After this, answers pay no first-use cost (`paperchat serve` calls it at start-up).
+        """
+        self.retriever.search("warm-up", 1)
+        return self.sentences.prefill(self.retriever.papers)
 
     def _idf(self, term: str) -> float:
         lexical = self.retriever.lexical
@@ -190,7 +198,7 @@ class PaperChat:
         )
         per_paper = 2 if len(hits) == 1 else 1
         choices = self.extractor.choose(hits, retrieval.query, topical, per_paper)
-        if topical and not (retrieval.author and not is_list_question(retrieval.query)):
+        if topical and not retrieval.author:  # an author's papers are the answer themselves
             choices = self.extractor.keep_relevant(choices)
         chosen = [c.hit for c in choices]
         grounded = self.checker.check(compose(choices, retrieval.author), chosen)

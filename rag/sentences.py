@@ -83,6 +83,13 @@ class SentenceBank:
             out.append(self._papers[p.id])
         return out
 
+    def prefill(self, papers: Sequence[Paper], batch: int = 64) -> int:
+        """Embed the sentences of papers not cached yet (up to the cache size); return how many."""
+        todo = [p for p in papers if p.id not in self._papers][: self.max_papers]
+        for start in range(0, len(todo), batch):
+            self.for_papers(todo[start : start + batch])
+        return len(todo)
+
     def texts(self, texts: Sequence[str]) -> np.ndarray:
         """Embed free texts (questions, claims), caching recent ones.
 

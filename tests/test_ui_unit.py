@@ -168,3 +168,32 @@ def test_papers_tab_reads_the_catalog_like_paperchat_papers(
 
     monkeypatch.setattr(catalog, "contents", missing)
     assert app._load_papers(settings, None) == []  # shown as an empty table, not a crash
+
+
+def test_claims_render_with_quotes_and_unsupported_ones_apart() -> None:
+    from rag.records import Claim
+
+    good = Claim(
+        text="It skips tokens.",
+        citations=(1,),
+        quote=f"We skip {EVIL} tokens.",
+        source=1,
+        score=0.8,
+        supported=True,
+        status="cited",
+        display="It skips tokens [1].",
+    )
+    bad = Claim(
+        text="It was trained on ImageNet.",
+        citations=(),
+        quote=None,
+        source=None,
+        score=0.31,
+        supported=False,
+        status="unsupported",
+        display="It was trained on ImageNet (unsupported).",
+    )
+    html_out = render_answer(_answer(text=f"{good.display} {bad.display}", claims=(good, bad)))
+    assert 'class="claim cited"' in html_out and 'class="claim unsupported"' in html_out
+    assert 'data-quote="We skip &lt;script&gt;' in html_out and "<script>" not in html_out
+    assert "best support score 0.31" in html_out and "1 unsupported claim(s) marked" in html_out

@@ -67,6 +67,8 @@ a.cite[data-quote]:hover::after, a.cite[data-quote]:focus::after {
   border: 1px solid #f59e0b; box-shadow: 0 4px 14px rgba(0,0,0,0.18); }
 .claim.unsupported { color: var(--body-text-color-subdued, #777);
   text-decoration: underline dotted #d97706; text-underline-offset: 3px; cursor: help; }
+.model-reply { font-size: 0.8em; opacity: 0.75; margin-top: 4px; }
+.model-reply p { white-space: pre-wrap; }
 .sent.quote-hl { background: rgba(245,158,11,0.35); border-radius: 3px; }
 .answer-meta { font-size: 0.78em; opacity: 0.6; margin-top: 6px; }
 .answer-notice { font-size: 0.85em; opacity: 0.8; margin-top: 4px; }
@@ -338,10 +340,21 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None:
     """Launch the UI on host:port; PAPERCHAT_AUTH=user:password requires a login."""
     auth = settings.auth_pair()
-    app = build_app(settings)
+    print("paperchat: loading the index and the embedding model…", flush=True)
+    session: PaperChat | None = None
+    try:
+        session = PaperChat(settings)
+        session.warm()  # the first answer is then as fast as the next ones
+    except PaperchatError as exc:  # shown again, as a chat error, when a question is asked
+        log.warning("index not ready: %s", exc)
+        session = None
+    app = build_app(settings, session)
     app.queue(default_concurrency_limit=4)
-    print(f"paperchat UI on http://{host}:{port}", flush=True)
-    app.launch(server_name=host, server_port=port, auth=auth, footer_links=[])
+    app.launch(
+        server_name=host, server_port=port, auth=auth, footer_links=[], prevent_thread_lock=True
+    )
+    print(f"paperchat UI ready on http://{host}:{port}", flush=True)
+    app.block_thread()
 
 
 def main() -> None:

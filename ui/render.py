@@ -103,6 +103,8 @@ def footer(answer: Answer) -> str:
         parts.append(f"{total:.0f} ms")
     if answer.abstained:
         parts.append("abstained")
+    if answer.unsupported_claims:
+        parts.append(f"{answer.unsupported_claims} unsupported claim(s) marked")
     return " · ".join(parts)
 
 
@@ -111,6 +113,11 @@ def render_answer(answer: Answer) -> str:
     body = answer_body(answer)
     notices = "".join(f'<div class="answer-notice">ℹ️ {esc(n)}</div>' for n in answer.notices)
     meta = f'<div class="answer-meta">{esc(footer(answer))}</div>'
+    if answer.model_reply and answer.fallback:
+        meta += (
+            f'<details class="model-reply"><summary>The model\'s own reply (not shown: '
+            f"{esc(answer.fallback)})</summary><p>{esc(answer.model_reply)}</p></details>"
+        )
     if answer.abstained:
         return f'<div class="answer abstained">⚠️ {body}</div>{notices}{meta}'
     return f'<div class="answer">{body}</div>{notices}{meta}'
