@@ -309,13 +309,15 @@ def papers(as_json: JSON = False) -> None:
     if as_json:
         out.print_json(to_json([asdict(p) for p in found]))
         return
+    from rich.markup import escape
+
     for p in found:
         who = author_list(p.authors, 2)
         out.print(
-            f"[dim]{p.id}[/dim] {p.title}"
-            + (f" — {who}" if who else "")
+            f"[dim]{p.id}[/dim] {escape(p.title)}"
+            + (f" — {escape(who)}" if who else "")
             + (f" ({p.year})" if p.year else "")
-            + f" [dim]{', '.join(p.source_names)}[/dim]"
+            + f" [dim]{escape(', '.join(p.source_names))}[/dim]"
         )
     out.print(f"[bold]{len(found)} papers[/bold]")
 
