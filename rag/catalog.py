@@ -7,7 +7,8 @@ and collection): a JSON header, the papers with their chunk texts, and the BM25 
 as NumPy arrays. Reading the papers needs neither chromadb nor NumPy.
 
 The header carries a generation stamp that ingest also writes into the collection metadata
-(see `rag.index`); a catalog is only used while the two agree.
+(see `rag.index`); a catalog is only used while the two agree. A reader that finds none
+current builds one from Chroma and saves it for the next process (`load`).
 """
 
 from __future__ import annotations
@@ -146,6 +147,45 @@ def updated(
     )
 
 
+def load(settings: Settings, collection: Collection) -> Catalog:
+    """The collection's catalog: the saved one when current, else built from Chroma and saved."""
+    from rag.store import generation
+
+    stamp = generation(collection)
+    found = read(path_for(settings), stamp) if stamp else None
+    if found is not None:
+        return found
+    built = from_collection(collection, stamp)
+    _save_if_current(settings, built)
+    return built
+
+
+def _save_if_current(settings: Settings, built: Catalog) -> None:
+    """Save a catalog a reader built from Chroma, if it is still current (best effort).
+
+    Only for a final stamp, only while no ingest runs on this data dir (the lock is tried,
+    not waited for), and only if the collection's stamp has not changed since it was read.
+    """
+    from rag.lock import ingest_lock
+    from rag.store import PENDING, StoreError, generation, open_collection
+
+    if not built.stamp or built.stamp.startswith(PENDING):
+        return
+    path = path_for(settings)
+    try:
+        tmp = write(built, path)
+    except OSError:
+        return  # e.g. a read-only data dir: the next process reads Chroma again
+    try:
+        with ingest_lock(settings):
+            if generation(open_collection(settings)) == built.stamp:
+                os.replace(tmp, path)
+    except (StoreError, OSError):
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _paper_row(paper: Paper, texts: list[str]) -> list[Any]:
     return [
         paper.id,
@@ -192,10 +232,13 @@ def write(catalog: Catalog, path: Path) -> Path:
     """
     import numpy as np
 
+    from rag.lexical import TOKENIZER
+
     assert catalog.lexical is not None
     lexical = catalog.lexical
     header = {
         "format": FORMAT,
+        "tokenizer": TOKENIZER,
         "stamp": catalog.stamp,
         "embedder": catalog.embedder,
         "chunking": catalog.chunking,
@@ -272,11 +315,13 @@ def _array(lexical: LexicalIndex, name: str) -> Any:
     return value
 
 
-def _read_lexical(zf: zipfile.ZipFile, header: dict[str, Any]) -> LexicalIndex:
+def _read_lexical(zf: zipfile.ZipFile, header: dict[str, Any]) -> LexicalIndex | None:
     import numpy as np
 
-    from rag.lexical import LexicalIndex
+    from rag.lexical import TOKENIZER, LexicalIndex
 
+    if header.get("tokenizer") != TOKENIZER:
+        return None
     arrays = {}
     for name in MATRIX if header["format"] >= 2 else MATRIX_V1:
         with zf.open(f"{name}.npy") as member:

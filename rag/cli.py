@@ -1,23 +1,40 @@
-"""`paperchat` command line: a thin shell over the rag library (typer + rich)."""
+"""`paperchat` command line: a thin shell over the rag library (typer + rich).
+
+The library commands live here; other packages add theirs through the `paperchat.commands`
+entry-point group (name = command, object = a typer command function), the way ui adds
+`serve` and eval adds `eval`. So this module never imports the shells above the library.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
-from rag.config import Settings
+from rag.shell import (
+    BACKEND,
+    JSON,
+    K,
+    check_backend,
+    err,
+    fail,
+    out,
+    settings,
+    to_json,
+    user_errors,
+)
+from rag.text import author_list
 
 if TYPE_CHECKING:
+    from rag.config import Settings
     from rag.pipeline import PaperChat
     from rag.records import Answer
+
+COMMANDS = "paperchat.commands"  # the entry-point group other packages register commands in
 
 app = typer.Typer(
     help="Ask questions about a collection of paper abstracts and get cited answers.",
@@ -25,14 +42,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-K = Annotated[
-    int | None,
-    typer.Option("--k", "-k", min=1, max=50, help="Papers to retrieve (default: PAPERCHAT_TOP_K)."),
-]
-JSON = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of text.")]
 AUTHOR = Annotated[
     str | None, typer.Option(help="Only papers with an author whose name contains this.")
 ]
@@ -42,52 +52,12 @@ SOURCE = Annotated[
 ]
 SINCE = Annotated[int | None, typer.Option(help="Only papers from this year or later.")]
 UNTIL = Annotated[int | None, typer.Option(help="Only papers from this year or earlier.")]
-BACKEND = Annotated[
-    str | None,
-    typer.Option(help="auto | extractive | openai (default: PAPERCHAT_BACKEND)."),
-]
-
-
-BACKENDS = ("auto", "extractive", "openai")
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn the library's expected failures into one red line and exit code 1."""
-    from pydantic import ValidationError
-
-    from rag.errors import PaperchatError
-
-    try:
-        yield
-    except PaperchatError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1) from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        err.print(
-            f"[red]error:[/red] bad setting {'.'.join(map(str, first['loc']))}: {first['msg']}"
-        )
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        raise typer.Exit(130) from None
-
-
-def settings() -> Settings:
-    """Build the settings once per command."""
-    with user_errors():
-        return Settings()
 
 
 def _session(s: Settings) -> PaperChat:
     from rag.pipeline import PaperChat
 
     return PaperChat(s)
-
-
-def _to_json(obj: Any) -> str:
-    return json.dumps(obj, indent=2, ensure_ascii=False, default=str)
 
 
 @app.command()
@@ -110,8 +80,7 @@ def ingest(
     targets = paths or s.corpus
     missing = [p for p in targets if not p.exists()]
     if missing:
-        err.print(f"[red]error:[/red] no such file or folder: {missing[0]}")
-        raise typer.Exit(1)
+        fail(f"no such file or folder: {missing[0]}")
     with (
         user_errors(),
         Progress(
@@ -133,7 +102,7 @@ def ingest(
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if as_json:
-        out.print_json(_to_json(asdict(report)))
+        out.print_json(to_json(asdict(report)))
     else:
         _print_ingest(report)
     raise typer.Exit(3 if report.skipped else 0)
@@ -192,9 +161,7 @@ def ask(
     "(unsupported)". --json carries each claim with its citations, supporting quote and score.
     """
     s = settings()
-    if backend and backend not in BACKENDS:
-        err.print(f"[red]error:[/red] unknown backend {backend!r}: use {', '.join(BACKENDS)}")
-        raise typer.Exit(2)
+    check_backend(backend)
     with user_errors():
         session = _session(s)
         stream = session.stream(
@@ -202,7 +169,7 @@ def ask(
         )
         answer = _render(stream, live=not as_json, quotes=quotes)
     if as_json:
-        out.print_json(_to_json(answer_dict(answer)))
+        out.print_json(to_json(answer_dict(answer)))
     elif bibtex and answer.citations:
         from rag.references import answer_bibtex
 
@@ -284,7 +251,7 @@ def _print_references(answer: Answer, quotes: bool = False) -> None:
         links = {c.n: best_link(p) for c, p in cited_papers(answer) if p is not None}
         out.print()
         for c in answer.citations:
-            who = ", ".join(c.authors[:3]) + (" et al." if len(c.authors) > 3 else "")
+            who = author_list(c.authors, 3)
             link = links.get(c.n)
             out.print(
                 f"[bold][{c.n}][/bold] {escape(c.title)}"
@@ -338,7 +305,7 @@ def search(
             for i, h in enumerate(result.hits, 1)
         ]
         out.print_json(
-            _to_json({"query": query, "relevance": round(result.relevance, 4), "hits": rows})
+            to_json({"query": query, "relevance": round(result.relevance, 4), "hits": rows})
         )
         return
     for i, h in enumerate(result.hits, 1):
@@ -359,15 +326,17 @@ def papers(as_json: JSON = False) -> None:
     with user_errors():
         found = sorted(contents(s).papers, key=lambda p: p.title.lower())
     if as_json:
-        out.print_json(_to_json([asdict(p) for p in found]))
+        out.print_json(to_json([asdict(p) for p in found]))
         return
+    from rich.markup import escape
+
     for p in found:
-        who = ", ".join(p.authors[:2]) + (" et al." if len(p.authors) > 2 else "")
+        who = author_list(p.authors, 2)
         out.print(
-            f"[dim]{p.id}[/dim] {p.title}"
-            + (f" — {who}" if who else "")
+            f"[dim]{p.id}[/dim] {escape(p.title)}"
+            + (f" — {escape(who)}" if who else "")
             + (f" ({p.year})" if p.year else "")
-            + f" [dim]{', '.join(p.source_names)}[/dim]"
+            + f" [dim]{escape(', '.join(p.source_names))}[/dim]"
         )
     out.print(f"[bold]{len(found)} papers[/bold]")
 
@@ -392,7 +361,7 @@ def stats(as_json: JSON = False) -> None:
             "llm_base_url": s.openai_base_url,
         }
     if as_json:
-        out.print_json(_to_json(info))
+        out.print_json(to_json(info))
     else:
         for key, value in info.items():
             out.print(f"{key:>12}: {value}")
@@ -404,6 +373,7 @@ def chat(k: K = None, backend: BACKEND = None) -> None:
     from rag.pipeline import Turn
 
     s = settings()
+    check_backend(backend)
     with user_errors():
         session = _session(s)
     history: list[Turn] = []
@@ -427,48 +397,27 @@ def chat(k: K = None, backend: BACKEND = None) -> None:
                 )
         except typer.Exit:
             continue
-        history.append(Turn(question, answer.text))
+        history.append(Turn(question=question, answer=answer.text))
 
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+def register_commands(target: typer.Typer = app) -> None:
+    """Add the commands installed packages declare in the `paperchat.commands` group."""
+    from importlib.metadata import entry_points
+
+    taken = {c.name or getattr(c.callback, "__name__", "") for c in target.registered_commands}
+    for entry in entry_points(group=COMMANDS):
+        if entry.name not in taken:
+            target.command(entry.name)(entry.load())
+            taken.add(entry.name)
 
 
-@app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="Address to bind; anything but loopback is public.")] = (
-        "127.0.0.1"
-    ),
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 7860,
-) -> None:
-    """Start the chat UI (Gradio) in the browser: streamed cited answers and a sources panel."""
-    s = settings()
-    if host not in LOOPBACK and s.auth is None:
-        err.print(
-            f"[yellow]warning:[/yellow] serving on {host} without a login; "
-            "set PAPERCHAT_AUTH=user:password to require one"
-        )
-    from ui.app import serve as run_server
-
-    with user_errors():
-        run_server(s, host=host, port=port)
+register_commands()
 
 
 def main() -> None:
-    """Entry point of the `paperchat` console script."""
+    """Entry point of the `paperchat` console script and of `python -m rag.cli`."""
     app()
 
 
 if __name__ == "__main__":
     main()
-
-
-def _register_eval() -> None:
-    """Add `paperchat eval` from the eval package when it is installed beside rag."""
-    try:
-        from eval.cli import eval_command
-    except ImportError:
-        return
-    app.command("eval")(eval_command)
-
-
-_register_eval()

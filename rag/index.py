@@ -5,13 +5,12 @@ collection by a generation stamp stored in both: an ingest that changes anything
 removes the catalog and stamps the collection "pending-..." (its first write), and after its
 last write stamps a new generation and saves a catalog carrying it. A present catalog is
 therefore never stale for paperchat's own writes, and an interrupted ingest leaves none. A
-reader that finds no current catalog reads Chroma and saves one (`save_catalog`) only when
-the stamp is final, did not change while it read, and no ingest holds the lock.
+reader that finds no current catalog reads Chroma and saves one (`rag.catalog.load`) only
+when the stamp is final, did not change while it read, and no ingest holds the lock.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -26,9 +25,12 @@ from rag import catalog, identifiers
 from rag.chunking import chunk_paper
 from rag.config import Settings
 from rag.embed import Embedder
+from rag.errors import exc_detail
 from rag.loaders import FileReport, LoadResult, load_paths, merge, source_name
+from rag.lock import ingest_lock
 from rag.records import Chunk, Paper
 from rag.store import (
+    PENDING,
     StoreError,
     add_chunks,
     drop_collection,
@@ -44,7 +46,6 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
 Progress = Callable[[int, int], None]
-PENDING = "pending-"
 
 
 @dataclass(frozen=True)
@@ -116,10 +117,12 @@ def _existing_papers(collection: Collection, settings: Settings) -> dict[str, _E
             pid = str(chunk.meta["paper_id"])
             if pid not in found:
                 found[pid] = _Existing(
-                    identifiers.from_metadata(paper_from_metadata(chunk.meta, ""), chunk.meta),
-                    [],
-                    int(chunk.meta["n_chunks"]),
-                    str(chunk.meta.get("content_hash")),
+                    paper=identifiers.from_metadata(
+                        paper_from_metadata(chunk.meta, ""), chunk.meta
+                    ),
+                    chunk_ids=[],
+                    n_chunks=int(chunk.meta["n_chunks"]),
+                    content_hash=str(chunk.meta.get("content_hash")),
                 )
             found[pid].chunk_ids.append(chunk.id)
     except (KeyError, TypeError, ValueError) as exc:  # chunks without paperchat's metadata
@@ -178,37 +181,6 @@ def ingest(
         return _ingest(list(paths), settings, embedder, rebuild, progress)
 
 
-@contextmanager
-def ingest_lock(settings: Settings) -> Iterator[None]:
-    """Hold an exclusive lock on the data dir so two ingests never interleave."""
-    path = settings.data_dir / "ingest.lock"
-    try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - closed by the with below
-    except OSError as exc:
-        raise StoreError(
-            f"cannot use {settings.data_dir} as the data folder ({exc.strerror or exc}); it must "
-            "be a writable folder: move the file away or set PAPERCHAT_DATA_DIR elsewhere"
-        ) from None
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise StoreError(
-                f"another ingest is running ({holder}); wait for it to finish and run this again"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _ingest(
     paths: list[Path],
     settings: Settings,
@@ -233,10 +205,9 @@ def _store_errors(settings: Settings) -> Iterator[None]:
     try:
         yield
     except (ChromaError, OSError) as exc:
-        detail = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise StoreError(
-            f"writing to {settings.store_location()} failed ({detail}); papers written so far "
-            "are complete, run `paperchat ingest` again to finish"
+            f"writing to {settings.store_location()} failed ({exc_detail(exc)}); papers written "
+            "so far are complete, run `paperchat ingest` again to finish"
         ) from None
 
 
@@ -372,26 +343,3 @@ def _publish(settings: Settings, collection: Collection, delta: _Delta | None = 
         built = catalog.from_collection(collection, stamp)
     path = catalog.path_for(settings)
     os.replace(catalog.write(built, path), path)
-
-
-def save_catalog(settings: Settings, built: catalog.Catalog) -> None:
-    """Save a catalog a reader built from Chroma, if it is still current (best effort).
-
-    Only for a final stamp, only while no ingest runs on this data dir (the lock is tried,
-    not waited for), and only if the collection's stamp has not changed since it was read.
-    """
-    if not built.stamp or built.stamp.startswith(PENDING):
-        return
-    path = catalog.path_for(settings)
-    try:
-        tmp = catalog.write(built, path)
-    except OSError:
-        return  # e.g. a read-only data dir: the next process reads Chroma again
-    try:
-        with ingest_lock(settings):
-            if generation(open_collection(settings)) == built.stamp:
-                os.replace(tmp, path)
-    except (StoreError, OSError):
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -2,143 +2,40 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 _SPLIT = re.compile(r"[-']")
-STOPWORDS = frozenset(
-    [
-        "a",
-        "about",
-        "above",
-        "after",
-        "again",
-        "against",
-        "all",
-        "am",
-        "an",
-        "and",
-        "any",
-        "are",
-        "as",
-        "at",
-        "be",
-        "because",
-        "been",
-        "before",
-        "being",
-        "below",
-        "between",
-        "both",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "doing",
-        "down",
-        "during",
-        "each",
-        "few",
-        "for",
-        "from",
-        "further",
-        "had",
-        "has",
-        "have",
-        "having",
-        "he",
-        "her",
-        "here",
-        "hers",
-        "him",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "itself",
-        "just",
-        "me",
-        "more",
-        "most",
-        "my",
-        "no",
-        "nor",
-        "not",
-        "of",
-        "off",
-        "on",
-        "once",
-        "only",
-        "or",
-        "other",
-        "our",
-        "ours",
-        "out",
-        "over",
-        "own",
-        "same",
-        "she",
-        "should",
-        "so",
-        "some",
-        "such",
-        "than",
-        "that",
-        "the",
-        "their",
-        "theirs",
-        "them",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "through",
-        "to",
-        "too",
-        "under",
-        "until",
-        "up",
-        "very",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "yours",
-        "also",
-        "using",
-        "use",
-        "used",
-        "via",
-        "based",
-    ]
-)
+# Words that frame a sentence in this domain but that the general English list keeps.
+DOMAIN_STOPWORDS = frozenset(["also", "based", "could", "use", "used", "using", "via", "would"])
+
+
+def _bm25s_stopwords() -> frozenset[str]:
+    """bm25s's English stop words (NLTK's list), read without importing bm25s itself.
+
+    `import bm25s` pulls in scipy.sparse (~0.3 s), which a cold `paperchat ask` does not
+    otherwise pay; its `stopwords` module is plain data, so it is executed on its own.
+    """
+    spec = importlib.util.find_spec("bm25s")
+    path = Path(spec.origin).with_name("stopwords.py") if spec and spec.origin else None
+    source = importlib.util.spec_from_file_location("_bm25s_stopwords", path) if path else None
+    if source is None or source.loader is None:
+        raise ImportError("bm25s is not installed; pip install bm25s")
+    module = importlib.util.module_from_spec(source)
+    source.loader.exec_module(module)
+    return frozenset(module.STOPWORDS_EN_PLUS)
+
+
+STOPWORDS = _bm25s_stopwords() | DOMAIN_STOPWORDS
+# Names what `tokenize` does; a saved BM25 index built by another version is rebuilt.
+TOKENIZER = "words+hyphen-parts/bm25s-en-plus+domain-stopwords/snowball-english"
 # Words that say what kind of question it is, not what it is about.
 QUESTION_WORDS = frozenset(
     [

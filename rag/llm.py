@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from rag.errors import PaperchatError
+from rag.errors import PaperchatError, one_line
 
 if TYPE_CHECKING:  # openai and httpx are imported where a request is made: they cost ~1 s
     import httpx
@@ -66,22 +66,14 @@ def redact(text: str, secret: str | None) -> str:
     return _KEY_PATTERN.sub(REDACTED, text)
 
 
-def _one_line(text: str, limit: int | None = None) -> str:
-    """Collapse whitespace and optionally truncate with an ellipsis."""
-    text = " ".join(text.split())
-    if limit is not None and len(text) > limit:
-        text = text[: limit - 1].rstrip() + "…"
-    return text
-
-
 def _server_detail(exc: openai.APIStatusError) -> str:
     """Extract the server's own error message from an error response, if it has one."""
     body = exc.body  # already unwrapped from {"error": ...} by the openai client
     if isinstance(body, dict):
         message = body.get("message") or body.get("detail") or body.get("error")
-        return _one_line(str(message), MAX_DETAIL) if message else ""
+        return one_line(str(message), MAX_DETAIL) if message else ""
     if isinstance(body, str) and not body.lstrip().startswith("<"):  # skip HTML error pages
-        return _one_line(body, MAX_DETAIL)
+        return one_line(body, MAX_DETAIL)
     return ""
 
 
@@ -185,11 +177,11 @@ class OpenAIEndpoint:
     def _unavailable(self, reason: str) -> LLMUnavailable:
         """Build a redacted one-line LLMUnavailable naming the host."""
         text = f"cannot reach the {self.kind} endpoint at {self.host}: {reason}"
-        return LLMUnavailable(_one_line(redact(text, self._secret)))
+        return LLMUnavailable(one_line(redact(text, self._secret), 1000))
 
     def _error(self, text: str) -> LLMError:
         """Build a redacted one-line LLMError."""
-        return LLMError(_one_line(redact(text, self._secret)))
+        return LLMError(one_line(redact(text, self._secret), 1000))
 
 
 class OpenAIChat(OpenAIEndpoint):

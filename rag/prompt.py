@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from rag.llm import ChatMessage
 from rag.records import Hit
+from rag.text import author_list
 
 _FENCE_TAG = re.compile(r"<(\s*/?\s*source)", re.IGNORECASE)
 NOT_COVERED = "The collection does not cover this."
@@ -48,7 +49,7 @@ def format_sources(hits: Sequence[Hit], passages_per_paper: int = 2) -> str:
     for n, hit in enumerate(hits, 1):
         p = hit.paper
         text = _as_data(" ".join(x.text for x in hit.passages[:passages_per_paper]) or p.abstract)
-        authors = _as_data(", ".join(p.authors[:6]) + (" et al." if len(p.authors) > 6 else ""))
+        authors = _as_data(author_list(p.authors, 6))
         header = (
             f"[{n}] {_as_data(p.title)}"
             + (f" — {authors}" if authors else "")

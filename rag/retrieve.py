@@ -14,7 +14,7 @@ from rag.config import Settings
 from rag.embed import Embedder
 from rag.lexical import QUESTION_WORDS, STOPWORDS, query_terms, tokenize
 from rag.records import Hit, Paper, Passage
-from rag.store import generation, open_collection
+from rag.store import open_collection
 from rag.text import fold
 
 if TYPE_CHECKING:
@@ -86,18 +86,7 @@ class Retriever:
         self.settings = settings
         self.embedder = embedder
         self.collection: Collection = open_collection(settings)
-        self._use(self._catalog())
-
-    def _catalog(self) -> Catalog:
-        stamp = generation(self.collection)
-        found = catalog.read(catalog.path_for(self.settings), stamp) if stamp else None
-        if found is not None:
-            return found
-        from rag.index import save_catalog
-
-        built = catalog.from_collection(self.collection, stamp)
-        save_catalog(self.settings, built)
-        return built
+        self._use(catalog.load(settings, self.collection))
 
     def _use(self, found: Catalog) -> None:
         assert found.lexical is not None
@@ -107,7 +96,9 @@ class Retriever:
         self.paper_chunks: list[list[int]] = []
         for idx, (paper, texts) in enumerate(zip(found.papers, found.texts, strict=True)):
             first = len(self.chunks)
-            self.chunks.extend(_ChunkRow(f"{paper.id}:{i}", idx, t) for i, t in enumerate(texts))
+            self.chunks.extend(
+                _ChunkRow(id=f"{paper.id}:{i}", paper=idx, text=t) for i, t in enumerate(texts)
+            )
             self.paper_chunks.append(list(range(first, len(self.chunks))))
         self.by_id = {p.id: i for i, p in enumerate(self.papers)}
         self.chunk_by_id = {c.id: i for i, c in enumerate(self.chunks)}
@@ -267,7 +258,8 @@ class Retriever:
         for ci in self.paper_chunks[p]:
             overlap = len(term_set & set(tokenize(self.chunks[ci].text))) / max(len(term_set), 1)
             score = 0.5 * chunk_sims.get(ci, 0.0) + 0.5 * overlap
-            passages.append(Passage(self.chunks[ci].id, self.chunks[ci].text, round(score, 4)))
+            chunk = self.chunks[ci]
+            passages.append(Passage(chunk_id=chunk.id, text=chunk.text, score=round(score, 4)))
         passages.sort(key=lambda x: -x.score)
         return Hit(
             paper=self.papers[p],

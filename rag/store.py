@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from rag.chunking import CHUNKER_VERSION
 from rag.config import Settings
-from rag.errors import PaperchatError
+from rag.embed_base import index_identity
+from rag.errors import PaperchatError, exc_detail
 from rag.records import Chunk, Paper
 
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
 PAGE = 2000
 GENERATION = "paperchat_generation"  # collection metadata key; see rag.index
+PENDING = "pending-"  # prefix of the stamp an ingest sets before its first write
 
 
 class StoreError(PaperchatError):
@@ -25,7 +27,7 @@ class StoreError(PaperchatError):
 
 @dataclass(frozen=True)
 class Identity:
-    """What defines an index: its embedder and its chunking."""
+    """What defines an index: its embedder (by the vectors it makes) and its chunking."""
 
     embedder: str
     chunking: str
@@ -33,7 +35,9 @@ class Identity:
     @classmethod
     def from_settings(cls, settings: Settings) -> Identity:
         """Build the identity the settings ask for."""
-        return cls(settings.embed_model, f"{CHUNKER_VERSION}/{settings.chunk_tokens}")
+        return cls(
+            index_identity(settings.embed_model), f"{CHUNKER_VERSION}/{settings.chunk_tokens}"
+        )
 
 
 def _client(settings: Settings) -> Any:
@@ -69,10 +73,9 @@ def _client(settings: Settings) -> Any:
 
 def _unreadable(path: Any, exc: BaseException) -> StoreError:
     """The one-line error for an index folder Chroma cannot open."""
-    detail = " ".join(str(exc).split())[:200] or type(exc).__name__
     return StoreError(
-        f"the index at {path} is unreadable ({detail}); move that folder away (or delete it) "
-        "and run `paperchat ingest` to build a new one"
+        f"the index at {path} is unreadable ({exc_detail(exc)}); move that folder away (or "
+        "delete it) and run `paperchat ingest` to build a new one"
     )
 
 
@@ -127,10 +130,10 @@ def open_collection(settings: Settings, create: bool = False) -> Collection:
 def check_identity(settings: Settings, embedder: str, chunking: str) -> None:
     """Raise StoreError when an index was built with another embedder or chunking."""
     wanted = Identity.from_settings(settings)
-    if Identity(embedder, chunking) != wanted:
+    if Identity(index_identity(embedder), chunking) != wanted:
         raise StoreError(
             f"the index was built with embedder {embedder!r} and chunking {chunking!r}"
-            f" but settings ask for {wanted.embedder!r} / {wanted.chunking!r}; "
+            f" but settings ask for {settings.embed_model!r} / {wanted.chunking!r}; "
             "rebuild it with `paperchat ingest --rebuild`"
         )
 
@@ -213,8 +216,11 @@ def iter_chunks(collection: Collection, include_text: bool = True) -> Iterator[S
         offset += PAGE
 
 
-def load_papers(collection: Collection) -> list[Paper]:
-    """Rebuild every complete paper (abstract joined from its chunks) from the store."""
+def complete_papers(collection: Collection) -> list[tuple[Paper, list[str]]]:
+    """Every complete paper (sorted by id) with its chunk texts in order, read from the store.
+
+    A paper with fewer chunks than it records (an interrupted ingest) is left out.
+    """
     parts: dict[str, dict[int, str]] = {}
     metas: dict[str, dict[str, Any]] = {}
     for chunk in iter_chunks(collection):
@@ -222,11 +228,16 @@ def load_papers(collection: Collection) -> list[Paper]:
         parts.setdefault(pid, {})[int(chunk.meta["chunk_index"])] = chunk.text
         metas[pid] = chunk.meta
     papers = []
-    for pid, texts in parts.items():
-        if len(texts) == int(metas[pid]["n_chunks"]):
-            abstract = " ".join(texts[i] for i in sorted(texts))
-            papers.append(paper_from_metadata(metas[pid], abstract))
+    for pid in sorted(parts):
+        if len(parts[pid]) == int(metas[pid]["n_chunks"]):
+            texts = [parts[pid][i] for i in sorted(parts[pid])]
+            papers.append((paper_from_metadata(metas[pid], " ".join(texts)), texts))
     return papers
+
+
+def load_papers(collection: Collection) -> list[Paper]:
+    """Rebuild every complete paper (abstract joined from its chunks) from the store."""
+    return [paper for paper, _ in complete_papers(collection)]
 
 
 def add_chunks(

@@ -86,3 +86,9 @@ def fold(text: str) -> str:
     text = unicodedata.normalize("NFKD", text)
     text = "".join(c for c in text if not unicodedata.combining(c))
     return _SPACE.sub(" ", re.sub(r"[^0-9a-z]+", " ", text.lower())).strip()
+
+
+def author_list(authors: tuple[str, ...] | list[str], limit: int) -> str:
+    """Join the first `limit` author names, adding "et al." when there are more."""
+    shown = ", ".join(authors[:limit])
+    return shown + (" et al." if len(authors) > limit else "")

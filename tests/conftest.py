@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import socket
+import sys
+import tempfile
 from collections.abc import Iterator
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -14,6 +19,39 @@ from rag.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "corpus" / "seeds"
+
+
+def _declare_checkout_commands() -> None:
+    """Make this checkout's `paperchat.commands` entry points visible to the tests.
+
+    They come from the installed metadata, which an editable install writes once: a checkout
+    whose pyproject.toml gained commands since (another worktree sharing a venv, or a pull
+    without `make setup`) would miss them. Then a throw-away dist-info declaring them goes on
+    sys.path and PYTHONPATH (for subprocesses); with current metadata nothing happens.
+    """
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: keep the installed metadata
+        return
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    wanted = declared.get("entry-points", {}).get("paperchat.commands", {})
+    found = {e.name: e.value for e in entry_points(group="paperchat.commands")}
+    if all(found.get(name) == value for name, value in wanted.items()):
+        return
+    folder = Path(tempfile.mkdtemp(prefix="paperchat-checkout-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    info = folder / "paperchat_checkout-0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: paperchat-checkout\nVersion: 0\n")
+    lines = ["[paperchat.commands]", *(f"{k} = {v}" for k, v in wanted.items())]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
+    sys.path.append(str(folder))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(ROOT), os.environ.get("PYTHONPATH", ""), str(folder)) if p
+    )
+
+
+_declare_checkout_commands()
 
 
 @pytest.fixture(autouse=True)

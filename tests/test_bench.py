@@ -51,6 +51,7 @@ def test_chunk_vectors_are_normalised_means() -> None:
     assert fallbacks == 1  # the chunk holding no known sentence uses the paper's mean
 
 
+@pytest.mark.slow
 def test_bench_runs_at_a_tiny_size(tmp_path: Path) -> None:
     results = run_bench(
         [200],

@@ -220,3 +220,27 @@ def test_session_answers_the_same_from_the_catalog(seed_settings: Settings, embe
     )
     answer = PaperChat(seed_settings, embedder=embedder).ask(QUESTIONS[1])
     assert not answer.abstained and answer.citations[0].title.startswith("STeCa")
+
+
+def test_bm25_of_another_tokenizer_is_rebuilt(tmp_path: Path, small_corpus: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    import zipfile
+
+    from rag.lexical import TOKENIZER
+
+    settings = make_settings(tmp_path / "idx")
+    ingest([small_corpus], settings, embedder)
+    path = catalog.path_for(settings)
+    with zipfile.ZipFile(path) as zf:
+        members = {name: zf.read(name) for name in zf.namelist()}
+    header = json.loads(members[catalog.HEADER])
+    assert header["tokenizer"] == TOKENIZER
+    members[catalog.HEADER] = json.dumps({**header, "tokenizer": "an older one"}).encode()
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    assert catalog.read(path) is None  # its BM25 would not match today's query terms
+    assert catalog.read(path, lexical=False) is not None  # `papers` and `stats` still use it
+
+    retriever = Retriever(settings, embedder)
+    assert retriever.search("nearest neighbour memory", 1).hits[0].paper.title == "Sparse Gardens"
+    assert json.loads(zipfile.ZipFile(path).read(catalog.HEADER))["tokenizer"] == TOKENIZER

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,20 +17,14 @@ from rag import catalog
 from rag.index import ingest
 from rag.pipeline import PaperChat
 from rag.store import StoreError, generation, open_collection
-from tests.conftest import SMALL_CORPUS, make_settings
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.conftest import SMALL_CORPUS, free_port, make_settings
 
 
 @pytest.fixture()
 def chroma_server(tmp_path: Path) -> Iterator[int]:
     """Start `chroma run` on a free loopback port; stop it afterwards."""
     exe = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             exe,
@@ -114,6 +107,6 @@ def test_catalog_is_checked_against_a_server_another_machine_wrote(
 
 
 def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, chroma_host="127.0.0.1", chroma_port=_free_port())
+    settings = make_settings(tmp_path, chroma_host="127.0.0.1", chroma_port=free_port())
     with pytest.raises(StoreError, match="cannot reach chroma server"):
         open_collection(settings)

@@ -235,6 +235,7 @@ def seed_cli(
 
 
 @pytest.mark.usefixtures("seed_cli")
+@pytest.mark.slow
 def test_eval_command_writes_report_results_and_plots(tmp_path: Path) -> None:
     from rag.cli import app
 
@@ -258,6 +259,7 @@ def test_eval_command_writes_report_results_and_plots(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("seed_cli")
+@pytest.mark.slow
 def test_eval_command_compares_retrievers(tmp_path: Path) -> None:
     from rag.cli import app
 
@@ -285,7 +287,7 @@ def test_eval_command_rejects_bad_input(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["eval", "--questions", str(tmp_path / "none.jsonl")])
     assert missing.exit_code == 1 and "error:" in missing.output
     bogus = runner.invoke(app, ["eval", "--backend", "bogus"])
-    assert bogus.exit_code == 1 and "unknown backend" in bogus.output
+    assert bogus.exit_code == 2 and "unknown backend" in bogus.output
 
 
 def test_importing_the_eval_command_stays_light() -> None:

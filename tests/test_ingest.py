@@ -57,6 +57,7 @@ def test_half_written_paper_is_completed(tmp_path: Path, small_corpus: Path, emb
     assert len(open_collection(settings).get(where={"title": "Tidal Parsing"})["ids"]) == len(ids)
 
 
+@pytest.mark.slow
 def test_sources_merge_across_separate_ingests(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(tmp_path / "idx")
     ingest([SEEDS / "001_e6c1fc7ecfa0a48b.txt"], settings, embedder)

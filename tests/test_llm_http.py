@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 
 from rag import llm
 from rag.llm import ChatMessage, LLMError, LLMUnavailable, OpenAIChat, redact
+from tests.conftest import free_port
 
 KEY = "sk-test-SECRET1234567890"
 BASE = "http://llm.test/v1"
@@ -323,15 +323,8 @@ def test_429_with_no_retries_allowed(sleeps: list[float]) -> None:
 # --- unreachable endpoints ----------------------------------------------------------------------
 
 
-def closed_port() -> int:
-    """Return a loopback port that nothing listens on."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_connection_refused_is_unavailable_and_quick() -> None:
-    port = closed_port()
+    port = free_port()
     model = OpenAIChat("test-model", KEY, f"http://127.0.0.1:{port}/v1", timeout=5.0)
     start = time.monotonic()
     with pytest.raises(LLMUnavailable) as info:

@@ -8,7 +8,6 @@ sessions at once. PAPERCHAT_LOAD_SECONDS (default 10) sets the soak duration.
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import threading
 import time
@@ -16,6 +15,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow  # a served UI under 20 concurrent sessions
 
 QUESTIONS = [
     "Which papers shorten chain-of-thought reasoning, and how?",
@@ -41,18 +44,12 @@ CONTROLS: dict[str, Any] = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def served(seed_settings, seed_session) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """The chat UI served on a free loopback port, as `paperchat serve` configures it."""
     from ui.app import build_app
 
-    port = _free_port()
+    port = free_port()
     app = build_app(seed_settings, session=seed_session)
     app.queue(default_concurrency_limit=4)
     app.launch(

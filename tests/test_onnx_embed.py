@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from rag.embed import make_embedder
+from rag.config import Settings
+from rag.embed import BUNDLED, EmbedderError, make_embedder
 from rag.index import ingest
 from rag.loaders import load_paths
 from rag.onnx_embed import ONNX_FP32, ONNX_INT8, OnnxEmbedder
 from rag.pipeline import PaperChat
 from rag.store import StoreError, open_collection
-from tests.conftest import SEEDS, make_settings
+from tests.conftest import ROOT, SEEDS, make_settings
 
-pytest.importorskip("onnx", reason="the onnx extra exports the model")
+pytestmark = pytest.mark.slow  # the session's export takes ~10-15 s
 
 
 @pytest.fixture(scope="session")
@@ -75,9 +78,47 @@ def test_export_is_cached_and_reused(onnx_cache: Path) -> None:
     assert not any(n.startswith(".export-") for n in os.listdir(onnx_cache))
 
 
-def test_settings_put_the_export_under_the_data_dir(tmp_path: Path) -> None:
-    emb = make_embedder(ONNX_INT8, settings=make_settings(tmp_path / "data"))
-    assert isinstance(emb, OnnxEmbedder) and emb.cache_dir == tmp_path / "data" / "models"
+def test_fp32_onnx_is_the_default_and_exports_into_the_model_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert Settings.model_fields["embed_model"].default == ONNX_FP32
+    emb = make_embedder(ONNX_INT8, settings=make_settings(tmp_path / "data", model_cache=tmp_path))
+    assert isinstance(emb, OnnxEmbedder) and emb.cache_dir == tmp_path
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    default = make_embedder(ONNX_FP32, settings=make_settings(tmp_path / "data"))
+    assert default.cache_dir == tmp_path / "xdg" / "paperchat" / "models"  # type: ignore[attr-defined]
+
+
+def test_pytorch_and_fp32_onnx_share_an_index_int8_does_not(seed_settings: Settings) -> None:
+    for same in (BUNDLED, ONNX_FP32):
+        open_collection(seed_settings.model_copy(update={"embed_model": same}))
+    with pytest.raises(StoreError, match="ingest --rebuild"):
+        open_collection(seed_settings.model_copy(update={"embed_model": ONNX_INT8}))
+
+
+def test_a_cold_ask_never_imports_torch(seed_settings: Settings, onnx_cache: Path) -> None:
+    """The default embedder on an index built with PyTorch: cited answer, torch never loaded."""
+    probe = (
+        "import sys\n"
+        "from rag.cli import main\n"
+        "sys.argv = ['paperchat', 'ask', 'How does STeCa calibrate trajectories?']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "heavy = ('torch', 'transformers', 'sentence_transformers', 'llama_index.core')\n"
+        "print('loaded:', [m for m in heavy if m in sys.modules])\n"
+    )
+    env = os.environ | {
+        "PAPERCHAT_DATA_DIR": str(seed_settings.data_dir),
+        "PAPERCHAT_MODEL_CACHE": str(onnx_cache),
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    assert run.returncode == 0, run.stderr
+    assert "[1] STeCa" in run.stdout
+    assert run.stdout.strip().splitlines()[-1] == "loaded: []"
 
 
 def test_ingest_search_no_mixing(onnx_cache: Path, small_corpus: Path, tmp_path: Path) -> None:
@@ -90,3 +131,10 @@ def test_ingest_search_no_mixing(onnx_cache: Path, small_corpus: Path, tmp_path:
     for other in ("bundled:all-MiniLM-L6-v2", ONNX_FP32):
         with pytest.raises(StoreError, match="ingest --rebuild"):
             open_collection(make_settings(tmp_path / "idx", embed_model=other))
+
+
+def test_an_unwritable_model_cache_is_one_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    with pytest.raises(EmbedderError, match="PAPERCHAT_MODEL_CACHE"):
+        OnnxEmbedder(ONNX_FP32, blocker / "models").embed_query("hello")

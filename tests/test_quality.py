@@ -7,12 +7,15 @@ is reported by `paperchat eval`, not gated (see docs/grounding.md).
 
 from __future__ import annotations
 
+import pytest
+
 from eval.harness import gate_failures, load_questions, run_eval
 from eval.retrieval import evaluate
 from eval.retrieval import load_questions as load_retrieval_questions
 from rag.pipeline import PaperChat
 
 
+@pytest.mark.slow
 def test_hybrid_retrieval_meets_the_bar(seed_session: PaperChat) -> None:
     figures = evaluate(seed_session, load_retrieval_questions())
     assert figures["all"]["n"] >= 30
@@ -21,6 +24,7 @@ def test_hybrid_retrieval_meets_the_bar(seed_session: PaperChat) -> None:
     assert figures["author"]["recall@5"] == 1.0
 
 
+@pytest.mark.slow
 def test_dev_set_quality_gate(seed_session: PaperChat) -> None:
     run = run_eval(seed_session, load_questions(), backend="extractive")
     assert gate_failures(run.summary) == {}

@@ -248,7 +248,7 @@ def test_every_warning_is_one_line_naming_file_and_line(tmp_path: Path) -> None:
     root = tmp_path / "bad"
     expect = write_malformed_corpus(root)
     result = load_paths([root])
-    lines = result.warnings()
+    lines = [line for f in result.files for line in f.warnings()]
     n_skips = sum(len(w.skipped_lines) + (w.error is not None) for w in expect.values())
     assert result.skipped == n_skips
     assert len(lines) == n_skips + sum(len(f.notes) for f in result.files)
@@ -413,6 +413,7 @@ def _wait(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
     return False
 
 
+@pytest.mark.slow
 def test_sigkill_during_ingest_then_rerun_completes_without_duplicates(tmp_path: Path) -> None:
     """Kill -9 a real `paperchat ingest` at several moments; the next run finishes the job."""
     data = tmp_path / "data"
@@ -463,6 +464,7 @@ def test_sigkill_during_ingest_then_rerun_completes_without_duplicates(tmp_path:
     assert per_paper == Counter(n_chunks) and set(per_paper) == set(ids)
 
 
+@pytest.mark.slow
 def test_second_ingest_process_is_refused_while_one_runs(
     tmp_path: Path, small_corpus: Path
 ) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +12,12 @@ import pytest
 
 CHROMIUM = os.environ.get("PAPERCHAT_CHROMIUM", "/usr/bin/chromium")
 if not Path(CHROMIUM).exists():
-    pytest.skip(
-        f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)", allow_module_level=True
-    )
+    why = f"Chromium not found at {CHROMIUM} (apt-get install -y chromium)"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{why}; CI must run the browser tests", pytrace=False)
+    pytest.skip(why, allow_module_level=True)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
@@ -23,6 +25,7 @@ from rag.config import Settings  # noqa: E402
 from rag.embed import make_embedder  # noqa: E402
 from rag.index import ingest  # noqa: E402
 from rag.pipeline import PaperChat  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 from ui.app import build_app  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,12 +42,6 @@ EVIL_ABSTRACT = (
     "that weave reed baskets underwater, measure weave tightness under currents, and "
     "release an open benchmark of underwater basket weaving tasks for robot learning."
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +64,7 @@ def ui_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def server_url(ui_settings: Settings) -> Iterator[str]:
     app = build_app(ui_settings, PaperChat(ui_settings))
     app.queue(default_concurrency_limit=4)
-    port = _free_port()
+    port = free_port()
     app.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
     try:
         yield f"http://127.0.0.1:{port}/"
@@ -230,7 +227,7 @@ def broken_urls(ui_settings: Settings, tmp_path: Path) -> Iterator[tuple[str, st
     for settings in (no_index, dead_llm):
         app = build_app(settings)
         app.queue()
-        port = _free_port()
+        port = free_port()
         app.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True)
         apps.append(app)
         urls.append(f"http://127.0.0.1:{port}/")

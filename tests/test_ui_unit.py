@@ -134,6 +134,32 @@ def test_auth_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings(_env_file=None)  # type: ignore[call-arg]
 
 
+def test_papers_tab_reads_the_catalog_like_paperchat_papers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rag import catalog
+    from ui import app
+
+    papers = [_paper("p1", "TokenSkip")]
+    seen: list[Settings] = []
+
+    def contents(settings: Settings) -> catalog.Contents:
+        seen.append(settings)
+        return catalog.Contents(papers=papers, stored_chunks=1, embedder="e", chunking="c")
+
+    monkeypatch.setattr(catalog, "contents", contents)
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert app._load_papers(settings, None) == papers and seen == [settings]
+
+    def missing(settings: Settings) -> catalog.Contents:
+        from rag.store import StoreError
+
+        raise StoreError("no index")
+
+    monkeypatch.setattr(catalog, "contents", missing)
+    assert app._load_papers(settings, None) == []  # shown as an empty table, not a crash
+
+
 def test_claims_render_with_quotes_and_unsupported_ones_apart() -> None:
     from rag.records import Claim
 

@@ -10,13 +10,12 @@ from typing import Any
 
 import gradio as gr
 
-from rag.config import Settings
+from rag.config import BACKENDS, Settings
 from rag.errors import PaperchatError
 from rag.pipeline import PaperChat, Turn
 from rag.records import Answer, Paper
 from rag.references import answer_bibtex, to_markdown
 from rag.retrieve import Filters
-from rag.store import load_papers, open_collection
 from ui.render import (
     EMPTY_SOURCES,
     render_answer,
@@ -34,7 +33,6 @@ EXAMPLES = [
     "How can LLM agents learn from step-level trajectory calibration?",
     "Which papers study retrieval-augmented generation?",
 ]
-BACKENDS = ["auto", "extractive", "openai"]
 ALL_SOURCES = "All sources"
 PAPER_COLUMNS = ["Title", "Authors", "Year", "Sources"]
 
@@ -138,9 +136,12 @@ class _Session:
 
 
 def _load_papers(settings: Settings, session: PaperChat | None) -> list[Paper]:
+    """Every indexed paper, read the way `paperchat papers` reads them (the catalog)."""
+    from rag.catalog import contents
+
     s = session.settings if session is not None else settings
     try:
-        return load_papers(open_collection(s))
+        return contents(s).papers
     except PaperchatError as exc:
         log.warning("could not load papers: %s", exc)
         return []
@@ -299,7 +300,7 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
                             elem_id="top-k",
                         )
                         backend = gr.Dropdown(
-                            BACKENDS,
+                            list(BACKENDS),
                             value=default_backend,
                             label="Backend",
                             elem_id="backend",

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rag import identifiers
+from rag.errors import one_line
 from rag.loaders.base import (
     MAX_ABSTRACT_CHARS,
     MAX_FILE_BYTES,
@@ -19,7 +20,6 @@ from rag.loaders.base import (
     Skip,
     UnreadableFile,
     decode_file,
-    one_line,
 )
 from rag.loaders.documents import is_ris, parse_json_document, parse_ris
 from rag.loaders.seeds import parse_abstract_lines, parse_author_list, parse_daily_page
@@ -92,10 +92,6 @@ class LoadResult:
     def skipped(self) -> int:
         """Count records skipped and files that could not be read."""
         return sum(len(f.skipped) + (f.error is not None) for f in self.files)
-
-    def warnings(self) -> list[str]:
-        """Every file's warnings, one line each (see `FileReport.warnings`)."""
-        return [line for f in self.files for line in f.warnings()]
 
 
 _DETECT_LINES = 2000
@@ -188,7 +184,9 @@ def load_file(path: Path) -> tuple[list[Draft], FileReport]:
     try:
         decoded = decode_file(path)
     except UnreadableFile as exc:
-        return [], FileReport(str(path), "unreadable", 0, 0, (), error=str(exc))
+        return [], FileReport(
+            path=str(path), layout="unreadable", found=0, merged=0, skipped=(), error=str(exc)
+        )
     text, notes = decoded.text, decoded.notes
     markup = _markup_kind(text)
     if markup:
@@ -196,7 +194,9 @@ def load_file(path: Path) -> tuple[list[Draft], FileReport]:
             f"looks like {markup}, not a corpus file; save its text, or export "
             "JSONL/CSV/BibTeX/RIS/CSL-JSON"
         )
-        return [], FileReport(str(path), "markup", 0, 0, (), error=error, notes=notes)
+        return [], FileReport(
+            path=str(path), layout="markup", found=0, merged=0, skipped=(), error=error, notes=notes
+        )
     layout = detect_layout(text[:65536])
     too_long: list[Skip] = []
     if layout != "json":  # one JSON document may well be a single huge line
@@ -204,7 +204,15 @@ def load_file(path: Path) -> tuple[list[Draft], FileReport]:
         layout = detect_layout(text)
     if layout == "empty":
         empty = None if too_long else "file is empty"
-        return [], FileReport(str(path), layout, 0, 0, tuple(too_long), error=empty, notes=notes)
+        return [], FileReport(
+            path=str(path),
+            layout=layout,
+            found=0,
+            merged=0,
+            skipped=tuple(too_long),
+            error=empty,
+            notes=notes,
+        )
     drafts, skips = _PARSERS[layout](text)
     del text
     notes += tuple(f"line {s.line}: {s.reason}" for s in skips if isinstance(s, Note))
@@ -213,7 +221,14 @@ def load_file(path: Path) -> tuple[list[Draft], FileReport]:
     name = source_name(path)
     drafts = [replace(d, source=f"{name}:{d.line}") for d in drafts]
     all_skips = sorted([*skips, *dupes], key=lambda s: s.line)
-    report = FileReport(str(path), layout, len(drafts), 0, tuple(all_skips), notes=notes)
+    report = FileReport(
+        path=str(path),
+        layout=layout,
+        found=len(drafts),
+        merged=0,
+        skipped=tuple(all_skips),
+        notes=notes,
+    )
     if not drafts and not all_skips:
         report = replace(report, error=f"no papers found ({layout} layout)")
     return drafts, report
@@ -234,7 +249,7 @@ def _drop_long_lines(text: str) -> tuple[str, list[Skip]]:
     for m in _LONG_LINE.finditer(text):
         line += text.count("\n", counted, m.start())
         counted = m.start()
-        skips.append(Skip(line, f"line too long ({m.end() - m.start():,} characters)"))
+        skips.append(Skip(line=line, reason=f"line too long ({m.end() - m.start():,} characters)"))
         parts.append(text[pos : m.start()])
         pos = m.end()
     if not skips:
@@ -251,7 +266,9 @@ def _dedupe(drafts: list[Draft]) -> tuple[list[Draft], list[Skip]]:
     for draft in drafts:
         key = fingerprint(draft.abstract)
         if key in first:
-            skips.append(Skip(draft.line, f"duplicate of line {first[key]} (same abstract)"))
+            skips.append(
+                Skip(line=draft.line, reason=f"duplicate of line {first[key]} (same abstract)")
+            )
             continue
         first[key] = draft.line
         kept.append(replace(draft, key=key))
@@ -273,7 +290,7 @@ def load_paths(paths: Iterable[Path]) -> LoadResult:
             else:
                 merged[paper.id] = paper
         reports.append(replace(report, merged=dupes))
-    return LoadResult(tuple(merged.values()), tuple(reports))
+    return LoadResult(papers=tuple(merged.values()), files=tuple(reports))
 
 
 def merge(a: Paper, b: Paper) -> Paper:

@@ -103,23 +103,12 @@ def _too_long(n: int) -> str:
     return f"too long to be an abstract ({n:,} characters; the limit is {MAX_ABSTRACT_CHARS:,})"
 
 
-def one_line(text: str, limit: int = 300) -> str:
-    """Squash a message onto one line (control characters included) and cap its length."""
-    flat = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
 @dataclass(frozen=True)
 class Decoded:
     """A file's text plus notes on how it was decoded (e.g. a legacy encoding was assumed)."""
 
     text: str
     notes: tuple[str, ...] = ()
-
-
-def read_text(path: Path) -> str:
-    """Decode a corpus file to text; see `decode_file`."""
-    return decode_file(path).text
 
 
 def decode_file(path: Path) -> Decoded:
@@ -147,7 +136,7 @@ def decode_file(path: Path) -> Decoded:
         raise UnreadableFile("not enough memory to read it; split it into smaller files") from None
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
-            return Decoded(raw.decode("utf-16"))
+            return Decoded(text=raw.decode("utf-16"))
         except UnicodeDecodeError as exc:
             raise UnreadableFile(
                 f"has a UTF-16 byte-order mark but is not valid UTF-16 (offset {exc.start})"
@@ -164,7 +153,7 @@ def decode_file(path: Path) -> Decoded:
         raw = raw.replace(b"\x00", b"")
         notes.append(f"removed {nuls} NUL bytes (the file looks partly corrupted)")
     try:
-        return Decoded(raw.decode("utf-8-sig"), tuple(notes))
+        return Decoded(text=raw.decode("utf-8-sig"), notes=tuple(notes))
     except UnicodeDecodeError as exc:
         bad_at = exc.start
     text, legacy = _mixed_text(raw)
@@ -178,7 +167,7 @@ def decode_file(path: Path) -> Decoded:
         f"not UTF-8 (bad byte at offset {bad_at}); {where} decoded as Windows-1252/Latin-1, "
         "the rest as UTF-8 (re-save it as UTF-8 if accents look wrong)"
     )
-    return Decoded(text, tuple(notes))
+    return Decoded(text=text, notes=tuple(notes))
 
 
 def _mixed_text(raw: bytes) -> tuple[str | None, list[int]]:
@@ -213,7 +202,11 @@ def _prose(text: str) -> bool:
 
 
 def _legacy_text(raw: bytes, strict: bool = True) -> str | None:
-    """Decode single-byte legacy text (cp1252, else Latin-1) if it reads as prose."""
+    """Decode single-byte legacy text (cp1252, else Latin-1) if it reads as prose.
+
+    Own code, not charset-normalizer: lines are decoded one by one (files mix encodings) and a
+    per-line detector guesses Baltic code pages on short English text (cp775 for "Müller").
+    """
     for encoding in ("cp1252", "latin-1"):
         try:
             text = raw.decode(encoding)

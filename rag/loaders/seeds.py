@@ -51,12 +51,12 @@ def parse_author_list(text: str) -> tuple[list[Draft], list[Skip]]:
         elif i + 1 < len(lines) and check_abstract(authors_line) is None:
             authors, abstract, step = (), authors_line, 2
         else:
-            skips.append(Skip(n, "expected title, authors and abstract lines"))
+            skips.append(Skip(line=n, reason="expected title, authors and abstract lines"))
             i += 1
             continue
         problem = check_abstract(abstract)
         if problem or len(title) > 400:
-            skips.append(Skip(n, problem or "title line too long (is it an abstract?)"))
+            skips.append(Skip(line=n, reason=problem or "title line too long (is it an abstract?)"))
             i += 1
             continue
         drafts.append(Draft(line=n, title=title, authors=authors, abstract=abstract))
@@ -122,9 +122,9 @@ def parse_daily_page(text: str) -> tuple[list[Draft], list[Skip]]:
                 drafts.append(Draft(line=n, title=joined, abstract=nxt))
                 i += 2
                 continue
-            skips.append(Skip(n, f"title without a usable abstract: {problem}"))
+            skips.append(Skip(line=n, reason=f"title without a usable abstract: {problem}"))
         else:
-            skips.append(Skip(n, "paragraph is not a title followed by an abstract"))
+            skips.append(Skip(line=n, reason="paragraph is not a title followed by an abstract"))
         i += 1
     return drafts, skips
 
@@ -138,12 +138,12 @@ def parse_abstract_lines(text: str) -> tuple[list[Draft], list[Skip]]:
         if not line:
             continue
         if not line.startswith("Abstract:"):
-            skips.append(Skip(n, "line does not start with 'Abstract:'"))
+            skips.append(Skip(line=n, reason="line does not start with 'Abstract:'"))
             continue
         abstract = line[len("Abstract:") :].strip()
         problem = check_abstract(abstract)
         if problem:
-            skips.append(Skip(n, problem))
+            skips.append(Skip(line=n, reason=problem))
         else:
             drafts.append(Draft(line=n, abstract=abstract))
     return drafts, skips

@@ -24,13 +24,13 @@ def parse_jsonl(text: str) -> tuple[list[Draft], list[Skip]]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            items.append(Skip(n, f"invalid JSON ({exc.msg}, column {exc.colno})"))
+            items.append(Skip(line=n, reason=f"invalid JSON ({exc.msg}, column {exc.colno})"))
             continue
         except RecursionError:
-            items.append(Skip(n, "invalid JSON (nested too deeply)"))
+            items.append(Skip(line=n, reason="invalid JSON (nested too deeply)"))
             continue
         if not isinstance(record, dict):
-            items.append(Skip(n, "line is not a JSON object"))
+            items.append(Skip(line=n, reason="line is not a JSON object"))
             continue
         items.append(_draft(record, n))
     return _collect(items)
@@ -52,7 +52,7 @@ def parse_csv(text: str) -> tuple[list[Draft], list[Skip]]:
         except StopIteration:
             break
         except csv.Error as exc:
-            items.append(Skip(before + 1, f"malformed CSV ({exc})"))
+            items.append(Skip(line=before + 1, reason=f"malformed CSV ({exc})"))
             if reader.line_num == before:  # nothing consumed: give up rather than loop
                 break
             continue
@@ -63,9 +63,9 @@ def parse_csv(text: str) -> tuple[list[Draft], list[Skip]]:
             continue
         line = before + 1  # where the record starts (a quoted field may span lines)
         if len(row) > len(header):
-            items.append(Skip(line, "more fields than the header has"))
+            items.append(Skip(line=line, reason="more fields than the header has"))
         elif len(row) < len(header):
-            items.append(Skip(line, "fewer fields than the header has"))
+            items.append(Skip(line=line, reason="fewer fields than the header has"))
         else:
             items.append(_draft(dict(zip(header, row, strict=True)), line))
     return _collect(items)
@@ -140,7 +140,7 @@ def parse_bibtex(text: str) -> tuple[list[Draft], list[Skip]]:
         limit = nxt.start() if nxt else len(text)
         body = _entry_body(text, m.end() - 1, limit)
         if body is None:
-            items.append(Skip(line, "unbalanced braces: the entry never closes"))
+            items.append(Skip(line=line, reason="unbalanced braces: the entry never closes"))
             resume = limit
             continue
         resume = m.end() + len(body) + 1

@@ -1,0 +1,49 @@
+"""The data folder's ingest lock (filelock): one writer at a time, released when it dies."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rag.config import Settings
+from rag.store import StoreError
+
+
+@contextmanager
+def ingest_lock(settings: Settings) -> Iterator[None]:
+    """Hold an exclusive lock on the data dir so two ingests never interleave.
+
+    Raises StoreError at once (never waits) when another process holds it; the holder's pid
+    is written into the lock file so that error can name it.
+    """
+    from filelock import FileLock, Timeout
+
+    path = settings.data_dir / "ingest.lock"
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(path)
+        lock.acquire(blocking=False)
+    except Timeout:
+        holder = _read(path) or "another process"
+        raise StoreError(
+            f"another ingest is running ({holder}); wait for it to finish and run this again"
+        ) from None
+    except OSError as exc:
+        raise StoreError(
+            f"cannot use {settings.data_dir} as the data folder ({exc.strerror or exc}); it must "
+            "be a writable folder: move the file away or set PAPERCHAT_DATA_DIR elsewhere"
+        ) from None
+    try:
+        path.write_text(f"pid {os.getpid()}", "utf-8")  # filelock keeps the holder's contents
+        yield
+    finally:
+        lock.release()
+
+
+def _read(path: os.PathLike[str]) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""

@@ -1,0 +1,81 @@
+"""What every command-line shell shares: consoles, settings, the one `error:` line.
+
+`rag.cli` builds the `paperchat` command from these; the commands that other packages add
+to it (`serve` from ui, `eval` from eval; see `rag.cli.register_commands`) use them too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from rag.config import BACKENDS, Settings
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+K = Annotated[
+    int | None,
+    typer.Option("--k", "-k", min=1, max=50, help="Papers to retrieve (default: PAPERCHAT_TOP_K)."),
+]
+BACKEND = Annotated[
+    str | None,
+    typer.Option(help=f"{' | '.join(BACKENDS)} (default: PAPERCHAT_BACKEND)."),
+]
+JSON = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of text.")]
+
+
+def error(message: str) -> None:
+    """Print one red `error:` line on stderr (the message is shown as text, not markup)."""
+    from rich.markup import escape
+
+    from rag.errors import one_line
+
+    err.print(f"[red]error:[/red] {escape(one_line(message, 2000))}")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print the error line and leave with `code`."""
+    error(message)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the library's expected failures into one red line and exit code 1."""
+    from pydantic import ValidationError
+
+    from rag.errors import PaperchatError
+
+    try:
+        yield
+    except PaperchatError as exc:
+        fail(str(exc))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        fail(f"bad setting {'.'.join(map(str, first['loc']))}: {first['msg']}")
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+def settings() -> Settings:
+    """Build the settings once per command."""
+    with user_errors():
+        return Settings()
+
+
+def check_backend(backend: str | None) -> None:
+    """Leave with a usage error (exit 2) unless `backend` is unset or one paperchat knows."""
+    if backend and backend not in BACKENDS:
+        fail(f"unknown backend {backend!r}: use {', '.join(BACKENDS)}", 2)
+
+
+def to_json(obj: Any) -> str:
+    """Indented JSON for --json output (dates and paths as strings)."""
+    return json.dumps(obj, indent=2, ensure_ascii=False, default=str)
