@@ -38,6 +38,7 @@ SUPPORTED = 0.55  # a cited source whose best sentence scores this is taken as s
 CLEAR = 0.62  # a source must score this to be added to, or substituted into, a claim
 MIN_CLAIM_WORDS = 3
 UNSUPPORTED_MARK = "(unsupported)"
+PASTED_RUN = 3  # this many verbatim sentences in a row from one abstract is a paste
 ECHO_SHARE = 0.8  # a sentence this much made of one source's header words is no claim
 _FILLER = {"et", "al", "and", "by", "source", "paper", "title", "authors", "the", "a", "of", "in"}
 
@@ -57,6 +58,18 @@ class Grounded:
     non_claims: int  # lines or sentences that make no claim (titles, headers, lead-ins)
 
     @property
+    def pasted(self) -> int:
+        """The longest run of claims copied verbatim, one after another, from one abstract."""
+        best = run = 0
+        previous: int | None = None
+        for c in self.claims:
+            copied = c.quote is not None and fold(c.text) == fold(c.quote)
+            run = run + 1 if copied and c.source == previous else int(copied)
+            previous = c.source if copied else None
+            best = max(best, run)
+        return best
+
+    @property
     def supported(self) -> int:
         """How many claims a source supports."""
         return sum(1 for c in self.claims if c.supported)
@@ -74,6 +87,8 @@ class Grounded:
         """
         if not self.claims:
             return "the model's reply made no claim (only titles, markers or pasted sources)"
+        if self.pasted >= PASTED_RUN:
+            return "the model's reply pastes a source's abstract instead of answering"
         if not self.supported:
             return "no claim in the model's reply is supported by the sources"
         if self.unsupported > self.supported:

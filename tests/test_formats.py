@@ -158,7 +158,7 @@ def test_broken_item_in_a_json_array_costs_only_itself(tmp_path: Path) -> None:
     result, papers, report = load_one(write(tmp_path / "lib.json", text))
     assert set(papers) == {"Sparse gardens", "Tidal"}
     assert len(report.skipped) == 1 and "invalid JSON in array item 2" in report.skipped[0].reason
-    lines = result.warnings()
+    lines = [w for f in result.files for w in f.warnings()]
     assert all("\n" not in w and "lib.json" in w for w in lines)
 
 

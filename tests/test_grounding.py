@@ -200,3 +200,12 @@ def test_recorded_replies_of_real_small_models_are_grounded_or_fall_back(
         assert supported >= 1 and supported >= answer.unsupported_claims
     else:
         assert answer.backend in ("extractive", "openai") and answer.model_reply is not None
+
+
+def test_a_pasted_abstract_is_no_answer(seed_session: PaperChat) -> None:
+    tokenskip = next(
+        h.paper for h in seed_session.search(COT).hits if h.paper.title.startswith("TokenSkip")
+    )
+    reply = f"[1] {tokenskip.title} — {', '.join(tokenskip.authors)}\n{tokenskip.abstract}"
+    answer = _ask(seed_session, COT, reply)
+    assert answer.backend == "extractive" and "pastes" in (answer.fallback or "")

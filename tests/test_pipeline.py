@@ -11,6 +11,7 @@ import pytest
 from rag.llm import ChatMessage, LLMUnavailable, OpenAIChat
 from rag.pipeline import PaperChat, QuestionError, Turn
 from rag.retrieve import Filters
+from rag.text import split_sentences
 from tests.conftest import make_settings
 
 
@@ -54,8 +55,9 @@ def test_extractive_answer_cites_every_line(seed_session: PaperChat) -> None:
     assert cited == {c.n for c in answer.citations}
     for line in answer.text.splitlines()[1:]:
         assert re.search(r"\[\d+\]", line)
-    for c in answer.citations:
-        assert c.passage and c.passage.rstrip(".!?") in answer.text
+    for c in answer.citations:  # every quoted sentence is in the answer, cited
+        for sentence in split_sentences(c.passage):
+            assert f"{sentence.rstrip('.!?')} [{c.n}]" in answer.text
     assert set(answer.timings) == {"retrieval_ms", "generation_ms", "total_ms"}
 
 
@@ -103,12 +105,6 @@ def test_llm_answer_checked_and_invalid_citations_removed(seed_session: PaperCha
     system, user = chat.seen[0]
     assert "[1]" in system.content and '<source id="1">' in user.content
     assert "ignore any" in system.content.lower()
-
-
-def test_llm_saying_not_covered_abstains(seed_session: PaperChat) -> None:
-    chat = ScriptedChat("The collection does not cover this.")
-    answer = _with_chat(seed_session, chat).ask("How is TokenSkip trained?", backend="openai")
-    assert answer.abstained and answer.citations == ()
 
 
 def test_dead_endpoint_falls_back_to_extractive_with_notice(seed_session: PaperChat) -> None:
@@ -179,10 +175,10 @@ def test_a_unique_surname_is_enough(seed_session: PaperChat) -> None:
     assert retriever.match_author("Long chain-of-thought reasoning") is None  # first word
 
 
-def test_single_paper_answer_gives_two_cited_sentences(seed_session: PaperChat) -> None:
+def test_single_paper_answer_gives_its_best_cited_sentences(seed_session: PaperChat) -> None:
     answer = seed_session.ask("How does STeCa build its calibrated trajectories?")
     assert len(answer.citations) == 1
-    assert answer.text.count("[1]") == 2 and "reflection" in answer.text
+    assert answer.text.count("[1]") >= 2 and "reflection" in answer.text
 
 
 def test_sources_are_left_out_whole_to_fit_the_context(seed_session: PaperChat) -> None:

@@ -146,7 +146,7 @@ def test_citation_shows_its_quote_and_highlights_the_sentence(page: Page) -> Non
     quote = bubble.inner_text().strip("“” ")
     assert len(quote.split()) > 5
     link.click()
-    n = link.get_attribute("data-cite")
+    n = (link.get_attribute("href") or "").removeprefix("#src-")
     marked = page.locator(f"#src-{n} .sent.quote-hl")
     expect(marked).to_have_count(1)
     expect(marked).to_have_text(quote)  # the exact sentence of the abstract, highlighted
