@@ -44,6 +44,7 @@ def validate_question(question: str) -> str:
 # A refusal is taken at its word unless the evidence clears the abstention bar by this much;
 # then the refusal is shown with the extractive answer under it (see docs/grounding.md).
 REFUSAL_MARGIN = 0.15
+WARM_PAPERS = 2000  # ~2-3 min of sentence embedding on 2 cores; beyond it, embed on first use
 
 
 def _citation(n: int, hit: Hit, passage: str) -> Citation:
@@ -77,12 +78,15 @@ class PaperChat:
         self._chat = chat
 
     def warm(self) -> int:
-        """Load the embedder and embed every paper's sentences up front; return papers embedded.
+        """Load the embedder and index; embed every paper's sentences up front when the
+        collection is small (≤ WARM_PAPERS); return how many papers were embedded.
 
-        After this, answers pay no first-use cost (`paperchat serve` calls it at start-up).
+        After this, answers pay no first-use cost (`paperchat serve` calls it at start-up);
+        a larger collection embeds a paper's sentences the first time it is retrieved.
         """
         self.retriever.search("warm-up", 1)
-        return self.sentences.prefill(self.retriever.papers)
+        papers = self.retriever.papers
+        return self.sentences.prefill(papers) if len(papers) <= WARM_PAPERS else 0
 
     def _idf(self, term: str) -> float:
         lexical = self.retriever.lexical
