@@ -13,13 +13,20 @@ llama-index's is needed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from llama_index.core.base.base_retriever import BaseRetriever
+from llama_index.core.base.llms.types import ChatMessage as LlamaMessage
+from llama_index.core.base.response.schema import Response
 from llama_index.core.callbacks import CallbackManager
+from llama_index.core.llms import LLM
+from llama_index.core.query_engine import CustomQueryEngine
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
 
 from rag.config import Settings
+from rag.errors import one_line
+from rag.llm import ChatMessage, LLMError, LLMUnavailable
 from rag.records import Hit
 from rag.retrieve import Filters, Mode, Retrieval
 
@@ -100,3 +107,64 @@ class PaperchatRetriever(BaseRetriever):
         if not query_bundle.query_str.strip():
             return []
         return [paper_node(hit) for hit in self.search(query_bundle.query_str).hits]
+
+
+class PaperchatQueryEngine(CustomQueryEngine):
+    """paperchat's whole answer pipeline as a llama-index query engine.
+
+    `query()` returns a `Response` whose text is the checked answer (claims cited, corrected or
+    marked, fallbacks applied) and whose source nodes are the cited papers, in citation order;
+    its metadata carries the claims, the backend and whether it abstained.
+    """
+
+    session: Any  # a rag.pipeline.PaperChat
+
+    def custom_query(self, query_str: str) -> Response:
+        """Answer a question through paperchat."""
+        from dataclasses import asdict
+
+        answer = self.session.ask(query_str)
+        by_id = {h.paper.id: h for h in answer.hits}
+        nodes = [paper_node(by_id[c.paper_id]) for c in answer.citations if c.paper_id in by_id]
+        return Response(
+            response=answer.text,
+            source_nodes=nodes,
+            metadata={
+                "claims": [asdict(c) for c in answer.claims],
+                "backend": answer.backend,
+                "model": answer.model,
+                "abstained": answer.abstained,
+                "fallback": answer.fallback,
+                "notices": list(answer.notices),
+            },
+        )
+
+
+class LlamaIndexChat:
+    """Any llama-index `LLM` (Ollama's native client, Anthropic, Gemini, Bedrock, ...) as the
+    chat model of `PaperChat(settings, chat=LlamaIndexChat(llm))`; its answers go through the
+    same claim check. Its failures become one-line `LLMError`s (connection failures
+    `LLMUnavailable`, so the extractive fallback applies)."""
+
+    def __init__(self, llm: LLM) -> None:
+        self.llm = llm
+        self.name = str(getattr(llm.metadata, "model_name", "") or type(llm).__name__)
+
+    def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
+        """Yield the answer as text deltas."""
+        try:
+            for part in self.llm.stream_chat(_messages(messages)):
+                if part.delta:
+                    yield part.delta
+        except (ConnectionError, TimeoutError) as exc:
+            raise LLMUnavailable(one_line(f"{self.name}: {exc}")) from None
+        except Exception as exc:  # a provider's own error types: one line, never a traceback
+            raise LLMError(one_line(f"{self.name}: {type(exc).__name__}: {exc}")) from None
+
+    def complete(self, messages: Sequence[ChatMessage]) -> str:
+        """Return the whole answer."""
+        return "".join(self.stream(messages))
+
+
+def _messages(messages: Sequence[ChatMessage]) -> list[LlamaMessage]:
+    return [LlamaMessage(role=m.role, content=m.content) for m in messages]

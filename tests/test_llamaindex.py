@@ -58,3 +58,65 @@ def test_readme_snippet_runs_against_the_seed_index(seed_settings: Settings) -> 
 def test_importing_rag_does_not_import_llama_index() -> None:
     code = "import sys, rag, rag.cli; assert 'llama_index.core' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(ROOT))
+
+
+def test_query_engine_returns_the_checked_answer_and_cited_papers(seed_session) -> None:  # type: ignore[no-untyped-def]
+    from llama_index.core.base.base_query_engine import BaseQueryEngine
+
+    from rag.llamaindex import PaperchatQueryEngine
+
+    engine = PaperchatQueryEngine(session=seed_session)
+    assert isinstance(engine, BaseQueryEngine)
+    question = "What does TokenSkip do to chain-of-thought?"
+    response = engine.query(question)
+    answer = seed_session.ask(question)
+    assert str(response) == answer.text
+    assert [n.node.metadata["title"] for n in response.source_nodes] == [
+        c.title for c in answer.citations
+    ]
+    claims = response.metadata["claims"]
+    assert claims and all(c["supported"] and c["quote"] for c in claims)
+
+
+def _grounded_llm(reply: str):  # type: ignore[no-untyped-def]
+    """A llama-index LLM (CustomLLM) that always writes `reply`, streamed word by word."""
+    from llama_index.core.llms import CompletionResponse, CustomLLM, LLMMetadata
+
+    class Fixed(CustomLLM):
+        @property
+        def metadata(self) -> LLMMetadata:
+            return LLMMetadata(model_name="fixed-llm")
+
+        def complete(
+            self, prompt: str, formatted: bool = False, **kw: object
+        ) -> CompletionResponse:
+            return CompletionResponse(text=reply)
+
+        def stream_complete(self, prompt: str, formatted: bool = False, **kw: object):  # type: ignore[no-untyped-def]
+            text = ""
+            for word in re.findall(r"\S+\s*", reply):
+                text += word
+                yield CompletionResponse(text=text, delta=word)
+
+    return Fixed()
+
+
+def test_any_llama_index_llm_is_the_chat_model_and_its_answer_is_checked(
+    seed_settings: Settings,
+    embedder,  # type: ignore[no-untyped-def]
+) -> None:
+    from llama_index.core.llms import MockLLM
+
+    from rag.llamaindex import LlamaIndexChat
+    from rag.pipeline import PaperChat
+
+    question = "How does TokenSkip compress chain-of-thought?"
+    good = LlamaIndexChat(_grounded_llm("TokenSkip lets LLMs skip less important tokens [1]."))
+    answer = PaperChat(seed_settings, embedder, chat=good).ask(question, backend="openai")
+    assert answer.model == "fixed-llm" and answer.backend == "openai" and answer.fallback is None
+    assert [c.status for c in answer.claims] == ["cited"]
+    # MockLLM echoes its prompt (rules, the refusal phrase, pasted sources): never shown as is
+    echo = PaperChat(seed_settings, embedder, chat=LlamaIndexChat(MockLLM()))
+    fallback = echo.ask(question, backend="openai")
+    assert fallback.fallback and fallback.model_reply and "<source" not in fallback.text
+    assert fallback.claims and all(c.supported for c in fallback.claims)
