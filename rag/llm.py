@@ -77,6 +77,8 @@ def _server_detail(exc: openai.APIStatusError) -> str:
     return ""
 
 
+# Own retry loop, not the SDK's max_retries: Retry-After is capped at 10 s (the SDK waits up to
+# 60 s, too long for a chat answer) and the one-line error names how many attempts were made.
 def _retry_delay(attempt: int, response: httpx.Response) -> float:
     """Return the wait before the next attempt: Retry-After if numeric, else 0.5 s doubling."""
     header = response.headers.get("retry-after")

@@ -59,6 +59,8 @@ def format_sources(hits: Sequence[Hit], passages_per_paper: int = 2) -> str:
     return "\n\n".join(blocks)
 
 
+# An estimate, not a tokenizer: the endpoint's model (and so its tokenizer) is unknown here, and
+# 3.5 characters a token over-counts English for the GPT, Llama and Qwen tokenizers alike.
 def estimate_tokens(text: str) -> int:
     """Estimate tokens conservatively (3.5 characters each) without a model tokenizer."""
     return -(-len(text) * 2 // 7)
