@@ -239,9 +239,9 @@ class OpenAIChat(OpenAIEndpoint):
                 text = getattr(getattr(choices[0], "delta", None), "content", None)
                 if isinstance(text, str) and text:
                     yield text
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, openai.APITimeoutError):  # newer SDKs wrap the timeout
             raise self._unavailable(f"timed out after {self.timeout:g}s mid-answer") from None
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, openai.APIConnectionError) as exc:
             raise self._unavailable(f"the connection broke mid-answer: {exc}") from None
         except openai.APIError as exc:
             raise self._error(f"the endpoint reported an error mid-answer: {exc.message}") from None
