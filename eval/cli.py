@@ -46,8 +46,22 @@ def eval_command(
             "is reported, not gated).",
         ),
     ] = False,
+    beir: Annotated[
+        Path | None,
+        typer.Option(
+            "--beir",
+            help="Instead of the question set: a BEIR-layout directory (corpus.jsonl, "
+            "queries.jsonl, qrels/SPLIT.tsv), e.g. SciFact. Ingests its corpus into "
+            "eval/out/beir/NAME and prints nDCG@10, recall@10/100, MRR@10 and query time for "
+            "hybrid, dense and lexical retrieval.",
+        ),
+    ] = None,
+    split: Annotated[str, typer.Option("--split", help="The qrels split for --beir.")] = "train",
 ) -> None:
     """Measure retrieval, answers, abstention and latency on a question set; write a report."""
+    if beir is not None:
+        _beir(beir, split)
+        return
     from rich.console import Console
     from rich.progress import Progress
 
@@ -99,3 +113,16 @@ def eval_command(
         err.print(f"[red]gate failed:[/red] {name} {why}")
     if failures:
         raise typer.Exit(1)
+
+
+def _beir(directory: Path, split: str) -> None:
+    """Run the BEIR benchmark and print its table (`python -m eval.beir` does the same)."""
+    from eval.beir import run
+    from rag.shell import fail, user_errors
+
+    with user_errors():
+        try:
+            result = run(directory, split)
+        except (FileNotFoundError, ValueError) as exc:
+            fail(str(exc))
+    print(result["table"])

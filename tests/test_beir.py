@@ -100,3 +100,18 @@ def test_command_line_prints_the_table_and_writes_json(
 def test_render_without_a_published_figure() -> None:
     data = load_beir.__globals__["BeirSet"]("custom", Path("x"), {}, {})
     assert "published" not in render([], data, "train")
+
+
+def test_paperchat_eval_runs_a_beir_directory(tmp_path: Path, embedder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from rag.cli import app
+
+    monkeypatch.setattr("rag.embed.make_embedder", lambda *a, **k: embedder)
+    monkeypatch.chdir(tmp_path)  # the index goes to eval/out/beir/<name> under it
+    root = make_beir(tmp_path / "tiny")
+    done = CliRunner().invoke(app, ["eval", "--beir", str(root)])
+    assert done.exit_code == 0, done.output
+    assert "| hybrid |" in done.output and "| dense |" in done.output
+    bad = CliRunner().invoke(app, ["eval", "--beir", str(root), "--split", "nope"])
+    assert bad.exit_code != 0 and "Traceback" not in bad.output
