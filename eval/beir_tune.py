@@ -30,18 +30,9 @@ def _chunk_vectors(retriever, ids: Sequence[str]) -> np.ndarray:  # type: ignore
 
 
 def _bm25(docs: list[str], queries: list[list[str]], k1: float, b: float) -> Scores:
-    import bm25s
-
     from rag.lexical import tokenize
 
-    index = bm25s.BM25(k1=k1, b=b)
-    index.index([tokenize(d) for d in docs], show_progress=False)
-    out = np.zeros((len(queries), len(docs)), dtype=np.float32)
-    for i, q in enumerate(queries):
-        known = [t for t in q if t in index.vocab_dict]
-        if known:
-            out[i] = index.get_scores(known)
-    return out
+    return _bm25_tokens([tokenize(d) for d in docs], queries, k1, b)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
