@@ -55,7 +55,6 @@ class Grounded:
 
     text: str
     claims: tuple[Claim, ...]
-    non_claims: int  # lines or sentences that make no claim (titles, headers, lead-ins)
 
     @property
     def pasted(self) -> int:
@@ -138,6 +137,13 @@ def _source_text(hit: Hit) -> str:
     return " ".join([p.title, p.abstract, " ".join(p.authors), str(p.year or "")])
 
 
+def _is_claim(s: _Sentence, echo: float) -> bool:
+    """A claim: not a lead-in, at least MIN_CLAIM_WORDS words, not a source header's words."""
+    if s.body.endswith(":") or len(_WORDS.findall(s.body)) < MIN_CLAIM_WORDS:
+        return False
+    return echo < ECHO_SHARE
+
+
 def _echo_share(body: str, hits: Sequence[Hit]) -> float:
     """Share of a sentence's words found in one source's header (title, authors, year)."""
     words = fold(body).split()
@@ -160,22 +166,22 @@ class ClaimChecker:
 
     def check(self, text: str, hits: Sequence[Hit]) -> Grounded:
         """Split an answer into claims, score each, and rewrite its citations."""
-        lines = text.strip().splitlines()
-        parsed = [_parse_line(line) for line in lines]
-        bodies = [s.body + s.end for line in parsed for s in line if self._is_claim(s, hits)]
+        parsed = [
+            [(s, _echo_share(s.body, hits)) for s in _parse_line(line)]
+            for line in text.strip().splitlines()
+        ]
+        bodies = [s.body + s.end for line in parsed for s, echo in line if _is_claim(s, echo)]
         scores = self._scores(bodies, hits) if bodies and hits else None
         claims: list[Claim] = []
         out_lines: list[str] = []
-        non_claims = 0
         for line in parsed:
             rendered: list[str] = []
-            for s in line:
-                if not self._is_claim(s, hits):
-                    non_claims += bool(s.body or s.cited)
-                    if s.body and (s.body.endswith(":") or _echo_share(s.body, hits) < 1.0):
+            for s, echo in line:
+                if not _is_claim(s, echo):
+                    if s.body and (s.body.endswith(":") or echo < 1.0):
                         rendered.append(f"{s.prefix}{s.body}{s.end}")
                     continue
-                claim = self._judge(s, len(claims), scores, hits)
+                claim = self._judge(s, scores[len(claims)] if scores else [])
                 claims.append(claim)
                 rendered.append(claim.display)
             if rendered:
@@ -183,26 +189,21 @@ class ClaimChecker:
             elif not line:
                 out_lines.append("")
         body = re.sub(r"\n{3,}", "\n\n", "\n".join(out_lines)).strip()
-        return Grounded(body, tuple(claims), non_claims)
-
-    @staticmethod
-    def _is_claim(s: _Sentence, hits: Sequence[Hit]) -> bool:
-        if s.body.endswith(":") or len(_WORDS.findall(s.body)) < MIN_CLAIM_WORDS:
-            return False
-        return _echo_share(s.body, hits) < ECHO_SHARE
+        return Grounded(body, tuple(claims))
 
     def _scores(self, bodies: list[str], hits: Sequence[Hit]) -> list[list[tuple[float, str]]]:
         """Best (score, sentence) per source for every claim: shape [claim][source]."""
         vectors = self.bank.texts(bodies)
         papers = self.bank.for_papers([h.paper for h in hits])
         out: list[list[tuple[float, str]]] = [[] for _ in bodies]
+        weights = [{t: self.idf(t) for t in dict.fromkeys(tokenize(b))} for b in bodies]
         for hit, sents in zip(hits, papers, strict=True):
             cos = vectors @ sents.vectors.T  # [claims, sentences]
-            source_terms = set(tokenize(_source_text(hit)))
-            source_numbers = set(_NUMBER.findall(_source_text(hit)))
+            source = _source_text(hit)
+            source_terms, source_numbers = set(tokenize(source)), set(_NUMBER.findall(source))
             sentence_terms = [set(tokenize(s)) for s in sents.sentences]
             for i, body in enumerate(bodies):
-                terms = self._weights(body)
+                terms = weights[i]
                 paper = _overlap(terms, source_terms)
                 numbers_ok = set(_NUMBER.findall(body)) <= source_numbers
                 best = (-1.0, "")
@@ -219,17 +220,9 @@ class ClaimChecker:
                 out[i].append(best)
         return out
 
-    def _weights(self, body: str) -> dict[str, float]:
-        return {t: self.idf(t) for t in dict.fromkeys(tokenize(body))}
-
-    def _judge(
-        self,
-        s: _Sentence,
-        i: int,
-        scores: list[list[tuple[float, str]]] | None,
-        hits: Sequence[Hit],
-    ) -> Claim:
-        row = scores[i] if scores else []
+    @staticmethod
+    def _judge(s: _Sentence, row: list[tuple[float, str]]) -> Claim:
+        """Decide a claim's citations from its best (score, sentence) per source."""
         valid = tuple(n for n in s.cited if 1 <= n <= len(row))
         backing = tuple(n for n in valid if row[n - 1][0] >= SUPPORTED)
         best_n = max(range(1, len(row) + 1), key=lambda n: row[n - 1][0], default=0)
