@@ -213,6 +213,17 @@ def retrieve(session: PaperChat, q: Question, k: int, mode: str) -> RetrievalRes
     )
 
 
+def unmarked_unsupported(answer: Answer) -> int:
+    """Claims shown as if supported that are not: unmarked, uncited, or not in the text."""
+    return sum(
+        1
+        for c in answer.claims
+        if (not c.supported and UNSUPPORTED_MARK not in c.display)
+        or (c.supported and not c.citations)
+        or c.display not in answer.text
+    )
+
+
 def score_answer(answer: Answer, q: Question, k: int) -> AnswerResult:
     """Score one Answer record against the question's gold papers and facts."""
     by_id = {h.paper.id: h.paper for h in answer.hits}
@@ -241,13 +252,7 @@ def score_answer(answer: Answer, q: Question, k: int) -> AnswerResult:
         notices=answer.notices,
         claims=len(answer.claims),
         supported_claims=sum(c.supported for c in answer.claims),
-        unmarked_unsupported=sum(
-            1
-            for c in answer.claims
-            if (not c.supported and UNSUPPORTED_MARK not in c.display)
-            or (c.supported and not c.citations)
-            or c.display not in answer.text
-        ),
+        unmarked_unsupported=unmarked_unsupported(answer),
         fallback=answer.fallback,
         refused=answer.model_reply is not None and is_refusal(answer.model_reply),
     )

@@ -16,14 +16,16 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from eval.harness import unmarked_unsupported
 from rag.config import Settings
-from rag.grounding import UNSUPPORTED_MARK
 from rag.llm import ChatMessage
 from rag.pipeline import PaperChat
 
 
-class _Replay:
-    def __init__(self, reply: str, name: str) -> None:
+class Replay:
+    """A chat model that replies with fixed text, streamed in word-sized pieces."""
+
+    def __init__(self, reply: str, name: str = "replay") -> None:
         self.reply, self.name = reply, name
 
     def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
@@ -39,7 +41,7 @@ def main(paths: list[str]) -> None:
     for path in paths:
         for line in Path(path).read_text("utf-8").splitlines():
             row = json.loads(line)
-            base._chat = _Replay(row["reply"], row["model"])  # type: ignore[assignment]
+            base._chat = Replay(row["reply"], row["model"])  # type: ignore[assignment]
             answer = base.ask(row["question"])
             s = stats[row["model"]]
             s["replies"] += 1
@@ -54,9 +56,7 @@ def main(paths: list[str]) -> None:
                 s["claims shown"] += len(answer.claims)
                 s["claims supported"] += sum(c.supported for c in answer.claims)
                 s["claims marked unsupported"] += answer.unsupported_claims
-                s["unsupported shown unmarked"] += sum(
-                    not c.supported and UNSUPPORTED_MARK not in c.display for c in answer.claims
-                )
+                s["unsupported shown unmarked"] += unmarked_unsupported(answer)
     for model, s in stats.items():
         print(f"## {model}")
         for key, value in sorted(s.items()):

@@ -8,32 +8,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
+from eval.replies import Replay
 from rag.grounding import UNSUPPORTED_MARK
-from rag.llm import ChatMessage
 from rag.pipeline import REFUSAL_MARGIN, PaperChat
 from rag.records import Answer
 
 REPLIES = Path(__file__).parent / "data" / "replies"
 COT = "How does TokenSkip compress chain-of-thought?"
-
-
-class Replay:
-    """Replies with fixed text, streamed in word-sized pieces, as a real endpoint would."""
-
-    def __init__(self, reply: str, name: str = "replay") -> None:
-        self.reply = reply
-        self.name = name
-
-    def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
-        yield from re.findall(r"\S+\s*|\s+", self.reply)
-
-    def complete(self, messages: Sequence[ChatMessage]) -> str:
-        return self.reply
 
 
 def _ask(seed_session: PaperChat, question: str, reply: str, **settings: object) -> Answer:
