@@ -302,8 +302,8 @@ def _llm_citations(grounded: Grounded, hits: Sequence[Hit]) -> tuple[Citation, .
     quotes: dict[int, str] = {}
     for claim in grounded.claims:
         for n in claim.citations:
-            if claim.source == n and claim.quote:
-                quotes.setdefault(n, claim.quote)
+            if claim.source == n and claim.quote and not quotes.get(n):
+                quotes[n] = claim.quote  # a quote from this source, even if cited earlier
             else:
                 quotes.setdefault(n, "")
     return tuple(
