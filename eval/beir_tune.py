@@ -66,8 +66,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         qvec = np.array(embedder.embed_documents(texts), dtype=np.float32)
         np.save(cache, qvec)
-    chunk_ids = [c.id for c in retriever.chunks]
-    chunk_paper = np.array([c.paper for c in retriever.chunks])
+    chunks = retriever.chunk_rows()
+    chunk_ids = [c.id for c in chunks]
+    chunk_paper = np.array([c.paper for c in chunks])
     sims = qvec @ _chunk_vectors(retriever, chunk_ids).T  # (Q, chunks)
     n_papers = len(retriever.papers)
     order = np.argsort(chunk_paper, kind="stable")
@@ -88,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     qterms = [query_terms(t) or tokenize(t) for t in texts]
     if args.chunks:
-        _chunks(score, retriever, sims, chunk_paper, order, bounds, qterms, dense_max)
+        _chunks(score, retriever, chunks, sims, chunk_paper, order, bounds, qterms, dense_max)
         return
     if args.titles:
         tcache = settings.data_dir / "titles.npy"
@@ -143,12 +144,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"current: {results['minmax/max/title2/k1=1.2/b=0.75/w=0.45']:.4f}")
 
 
-def _chunks(score, retriever, sims, chunk_paper, order, bounds, qterms, dense_max) -> None:  # type: ignore[no-untyped-def]
+def _chunks(score, retriever, chunks, sims, chunk_paper, order, bounds, qterms, dense_max) -> None:  # type: ignore[no-untyped-def]
     """Fuse dense and BM25 per chunk (title + chunk text), then take each paper's best chunk."""
     papers = retriever.papers
-    ctexts = [
-        f"{papers[c.paper].title}. {papers[c.paper].title}. {c.text}" for c in retriever.chunks
-    ]
+    ctexts = [f"{papers[c.paper].title}. {papers[c.paper].title}. {c.text}" for c in chunks]
     cl = _bm25(ctexts, qterms, 1.2, 0.75)
     lex = np.stack([retriever.lexical.scores(q) for q in qterms])
     ln = lex / np.maximum(lex.max(axis=1, keepdims=True), 1e-9)

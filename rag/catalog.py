@@ -2,40 +2,197 @@
 
 Reading every chunk back from Chroma and tokenizing every abstract made each process's cold
 load grow with the collection (96 s at 100k papers). Ingest therefore saves what the retriever
-and `papers`/`stats` need in one zip file under `data_dir/catalog/` (one per store location
-and collection): a JSON header, the papers with their chunk texts, and the BM25 score matrix
-as NumPy arrays. Reading the papers needs neither chromadb nor NumPy.
+and `papers`/`stats` need under `data_dir/catalog/` (one per store location and collection).
 
-The header carries a generation stamp that ingest also writes into the collection metadata
-(see `rag.index`); a catalog is only used while the two agree. A reader that finds none
-current builds one from Chroma and saves it for the next process (`load`).
+Format 3 is a folder of flat files that a reader maps into memory instead of parsing, so
+opening a catalog costs about the same at a million papers as at a hundred, and only the
+pages a query touches become resident:
+
+- `header.json`: format, generation stamp, embedder, chunking, counts;
+- `rows.bin` + `rows.npy`: one JSON row per paper (sorted by id) and the row offsets; a
+  `Paper` is decoded only when it is used (`PaperTable`);
+- `ids.npy`, `years.npy`, `chunks.npy`: fixed-width paper ids (binary search), years,
+  chunks per paper;
+- `authors.json` + `author_ptr.npy`/`author_idx.npy`, `sources.json` + `source_*.npy`: the
+  distinct folded author names and source files with their papers (CSR), for filters and
+  author questions;
+- `vocab.json` + `counts/indices/indptr/doc_len/scores.npy`: the BM25 matrix (CSC).
+
+A file `<key>.json` beside the folders names the current one; writers make a new folder and
+swap that pointer with `os.replace`, so a reader sees the old catalog or the new one. The
+header carries a generation stamp that ingest also writes into the collection metadata (see
+`rag.index`); a catalog is only used while the two agree. A reader that finds none current
+builds one from Chroma and saves it for the next process (`load`). Reading the papers needs
+neither chromadb nor anything but NumPy.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
-import tempfile
-import zipfile
+import shutil
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
+
+import numpy as np
 
 from rag import identifiers
 from rag.config import Settings
 from rag.records import Paper
+from rag.text import fold
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
     from rag.lexical import LexicalIndex
 
-FORMAT = 2  # 2: each paper row carries its identifiers; format 1 files are still read
-READABLE = (1, FORMAT)
-HEADER, PAPERS, VOCAB = "catalog.json", "papers.json", "vocab.json"
-MATRIX_V1 = ("data", "indices", "indptr")  # format 1: the CSC arrays of BM25 scores
-MATRIX = ("counts", "indices", "indptr", "doc_len")  # format 2: term counts; scores from them
+FORMAT = 3  # 3: a folder of memory-mapped files; formats 1-2 (one zip) are rebuilt
+HEADER = "header.json"
+MATRIX = ("counts", "indices", "indptr", "doc_len", "scores")  # BM25, column-wise
+STALE_WRITE_S = 3600  # an unfinished folder older than this is a crashed writer's
+
+
+class _Rows:
+    """Element-wise equality with any sequence, as a list of the same items has."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        return len(self) == len(other) and all(  # type: ignore[arg-type]
+            a == b
+            for a, b in zip(self, other, strict=True)  # type: ignore[call-overload]
+        )
+
+
+class PaperTable(_Rows, Sequence[Paper]):
+    """Papers decoded from their JSON rows on access (the rows stay in the mapped file)."""
+
+    def __init__(self, blob: bytes | mmap.mmap, offsets: np.ndarray) -> None:
+        self._blob, self._offsets = blob, offsets
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def row(self, i: int) -> list[Any]:
+        """The paper's stored row (its last field is the chunk texts)."""
+        start, end = int(self._offsets[i]), int(self._offsets[i + 1])
+        return json.loads(self._blob[start:end])  # type: ignore[no-any-return]
+
+    @overload
+    def __getitem__(self, i: int) -> Paper: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Paper]: ...
+    def __getitem__(self, i: int | slice) -> Paper | list[Paper]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return _paper(self.row(i))
+
+    def __iter__(self) -> Iterator[Paper]:
+        return (self[i] for i in range(len(self)))
+
+
+class TextsView(_Rows, Sequence[list[str]]):
+    """Each paper's chunk texts, read from a `PaperTable`'s rows."""
+
+    def __init__(self, table: PaperTable) -> None:
+        self._table = table
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def __getitem__(self, i: int) -> list[str]:  # type: ignore[override]
+        return list(self._table.row(i)[-1])
+
+
+@dataclass(frozen=True)
+class PaperIndex:
+    """Per-paper arrays and the author and source postings, in catalog order."""
+
+    ids: np.ndarray  # fixed-width bytes, sorted
+    years: np.ndarray  # int16, 0 = unknown
+    n_chunks: np.ndarray  # int32
+    author_keys: list[str]  # distinct folded names, sorted
+    author_names: list[str]  # a display form of each
+    author_ptr: np.ndarray
+    author_idx: np.ndarray
+    sources: list[str]  # distinct source file names, sorted
+    source_ptr: np.ndarray
+    source_idx: np.ndarray
+
+    def position(self, paper_id: str) -> int | None:
+        """The catalog row of a paper id, or None."""
+        key = paper_id.encode()
+        i = int(np.searchsorted(self.ids, key))
+        return i if i < len(self.ids) and self.ids[i] == key else None
+
+    def author_papers(self, a: int) -> np.ndarray:
+        """The rows of author number `a`'s papers."""
+        return self.author_idx[self.author_ptr[a] : self.author_ptr[a + 1]]
+
+    def source_papers(self, s: int) -> np.ndarray:
+        """The rows of the papers read from source file number `s`."""
+        return self.source_idx[self.source_ptr[s] : self.source_ptr[s + 1]]
+
+
+class _IndexBuilder:
+    """Collects a `PaperIndex` paper by paper (in catalog order)."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.years: list[int] = []
+        self.n_chunks: list[int] = []
+        self.authors: dict[str, tuple[str, list[int]]] = {}
+        self.sources: dict[str, list[int]] = {}
+
+    def add(self, paper: Paper, n_chunks: int) -> None:
+        row = len(self.ids)
+        self.ids.append(paper.id)
+        self.years.append(paper.year or 0)
+        self.n_chunks.append(n_chunks)
+        for name in paper.authors:
+            entry = self.authors.setdefault(fold(name), (name, []))
+            if not entry[1] or entry[1][-1] != row:
+                entry[1].append(row)
+        for source in paper.source_names:
+            self.sources.setdefault(source, []).append(row)
+
+    def build(self) -> PaperIndex:
+        width = max((len(i.encode()) for i in self.ids), default=1)
+        keys = sorted(self.authors)
+        sources = sorted(self.sources)
+        author_ptr, author_idx = _csr([self.authors[k][1] for k in keys])
+        source_ptr, source_idx = _csr([self.sources[s] for s in sources])
+        return PaperIndex(
+            np.array([i.encode() for i in self.ids], dtype=f"S{width}"),
+            np.array(self.years, dtype=np.int16),
+            np.array(self.n_chunks, dtype=np.int32),
+            keys,
+            [self.authors[k][0] for k in keys],
+            author_ptr,
+            author_idx,
+            sources,
+            source_ptr,
+            source_idx,
+        )
+
+
+def _csr(lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    ptr = np.zeros(len(lists) + 1, dtype=np.int64)
+    np.cumsum([len(x) for x in lists], out=ptr[1:])
+    idx = np.fromiter((i for x in lists for i in x), dtype=np.int32, count=int(ptr[-1]))
+    return ptr, idx
 
 
 @dataclass(frozen=True)
@@ -46,19 +203,45 @@ class Catalog:
     embedder: str
     chunking: str
     stored_chunks: int  # chunks in the collection, half-written papers included
-    papers: list[Paper]
-    texts: list[list[str]]  # each paper's chunk texts in chunk order
+    papers: Sequence[Paper]
+    texts: Sequence[list[str]]  # each paper's chunk texts in chunk order
     lexical: LexicalIndex | None  # None when read without it (`papers`, `stats`)
+    index: PaperIndex
+
+
+def in_memory(
+    stamp: str | None,
+    embedder: str,
+    chunking: str,
+    stored_chunks: int,
+    rows: list[tuple[Paper, list[str]]],
+    lexical: LexicalIndex | None,
+) -> Catalog:
+    """A catalog of papers held in memory (sorted here by id)."""
+    rows = sorted(rows, key=lambda r: r[0].id)
+    builder = _IndexBuilder()
+    for paper, texts in rows:
+        builder.add(paper, len(texts))
+    papers = [p for p, _ in rows]
+    return Catalog(
+        stamp,
+        embedder,
+        chunking,
+        stored_chunks,
+        papers,
+        [t for _, t in rows],
+        lexical,
+        builder.build(),
+    )
 
 
 def path_for(settings: Settings) -> Path:
-    """Where the catalog of the configured store location and collection lives."""
+    """The pointer file naming the catalog of the configured store location and collection."""
     key = f"{settings.store_location()}\0{settings.collection}".encode()
-    return settings.data_dir / "catalog" / f"{hashlib.sha1(key).hexdigest()[:16]}.zip"
+    return settings.data_dir / "catalog" / f"{hashlib.sha1(key).hexdigest()[:16]}.json"
 
 
 LEXICAL_DOC = "title2-authors-abstract"
-LEXICAL_V1 = "title2-authors-abstract/k1=1.2/b=0.75"  # what format-1 catalogs were built with
 
 
 def lexical_doc(paper: Paper) -> str:
@@ -78,23 +261,21 @@ def from_collection(collection: Collection, stamp: str | None, lexical: bool = T
         pid = str(chunk.meta["paper_id"])
         parts.setdefault(pid, {})[int(chunk.meta["chunk_index"])] = chunk.text
         metas[pid] = chunk.meta
-    papers: list[Paper] = []
-    texts: list[list[str]] = []
+    rows: list[tuple[Paper, list[str]]] = []
     for pid in sorted(parts):
         if len(parts[pid]) != int(metas[pid]["n_chunks"]):
             continue  # a half-written paper from an interrupted ingest
         ordered = [parts[pid][i] for i in sorted(parts[pid])]
         paper = paper_from_metadata(metas[pid], " ".join(ordered))
-        papers.append(identifiers.from_metadata(paper, metas[pid]))
-        texts.append(ordered)
-    return Catalog(
+        rows.append((identifiers.from_metadata(paper, metas[pid]), ordered))
+    index = LexicalIndex.build([lexical_doc(p) for p, _ in rows]) if lexical else None
+    return in_memory(
         stamp,
         str(meta.get("embedder")),
         str(meta.get("chunking")),
         collection.count(),
-        papers,
-        texts,
-        LexicalIndex.build([lexical_doc(p) for p in papers]) if lexical else None,
+        rows,
+        index,
     )
 
 
@@ -109,19 +290,18 @@ def updated(
 
     `removed` are paper ids no longer in the collection; `changed` are papers written or
     relabelled, with their chunk texts (None: unchanged texts, taken from `base`). Only the
-    new texts are tokenized. None when `base` cannot be updated (no term counts: format 1).
+    new texts are tokenized. None when `base` cannot be updated (no term counts).
     """
-    import numpy as np
-
     from rag.lexical import tokenize
 
     if base.lexical is None or base.lexical.counts is None:
         return None
-    rows = {p.id: (p, t) for p, t in zip(base.papers, base.texts, strict=True)}
+    position = {i.decode(): n for n, i in enumerate(base.index.ids.tolist())}
+    rows: dict[str, tuple[Paper, list[str]] | int] = dict(position)  # int: unchanged base row
     fresh: set[str] = set()
     for paper, texts in changed:
         if texts is None:
-            texts = rows[paper.id][1]
+            texts = base.texts[position[paper.id]]
             paper = replace(paper, abstract=" ".join(texts))
         else:
             fresh.add(paper.id)
@@ -129,20 +309,25 @@ def updated(
     for pid in removed:
         rows.pop(pid, None)
     order = sorted(rows)
-    position = {pid: i for i, pid in enumerate(order)}
-    kept = np.array(
-        [-1 if p.id in fresh or p.id not in position else position[p.id] for p in base.papers],
-        dtype=np.int64,
-    )
-    added = {position[pid]: tokenize(lexical_doc(rows[pid][0])) for pid in fresh}
-    papers = [rows[pid][0] for pid in order]
-    return Catalog(
+    new_position = {pid: i for i, pid in enumerate(order)}
+    kept = np.full(len(base.papers), -1, dtype=np.int64)
+    for pid, old in position.items():
+        if pid in new_position and pid not in fresh:
+            kept[old] = new_position[pid]
+    resolved: list[tuple[Paper, list[str]]] = []
+    for pid in order:
+        row = rows[pid]
+        if isinstance(row, int):
+            resolved.append((base.papers[row], base.texts[row]))
+        else:
+            resolved.append(row)
+    added = {new_position[pid]: tokenize(lexical_doc(rows[pid][0])) for pid in fresh}  # type: ignore[index]
+    return in_memory(
         stamp,
         base.embedder,
         base.chunking,
         stored_chunks,
-        papers,
-        [rows[pid][1] for pid in order],
+        resolved,
         base.lexical.updated(kept, added, len(order)),
     )
 
@@ -179,11 +364,16 @@ def _save_if_current(settings: Settings, built: Catalog) -> None:
     try:
         with ingest_lock(settings):
             if generation(open_collection(settings)) == built.stamp:
-                os.replace(tmp, path)
+                publish(tmp, path)
     except (StoreError, OSError):
         pass
     finally:
-        tmp.unlink(missing_ok=True)
+        discard(tmp)
+
+
+def save(built: Catalog, path: Path) -> None:
+    """Write a catalog and make it the current one at `path`."""
+    publish(write(built, path), path)
 
 
 def _paper_row(paper: Paper, texts: list[str]) -> list[Any]:
@@ -204,13 +394,12 @@ def _paper_row(paper: Paper, texts: list[str]) -> list[Any]:
 
 
 def _paper(row: list[Any]) -> Paper:
-    doi, arxiv_id, source_ids = row[10] if len(row) == 12 else (None, None, [])
     pid, title, authors, year, date, url, derived, n_authors, upvotes, sources = row[:10]
-    texts = row[-1]
+    doi, arxiv_id, source_ids = row[10]
     return Paper(
         pid,
         title,
-        " ".join(texts),
+        " ".join(row[11]),
         tuple(authors),
         year,
         date,
@@ -226,113 +415,263 @@ def _paper(row: list[Any]) -> Paper:
 
 
 def write(catalog: Catalog, path: Path) -> Path:
-    """Write the catalog to a temporary file beside `path` and return that file.
+    """Write the catalog into a new folder beside `path`; return a pointer file naming it.
 
-    The caller publishes it with `os.replace`, so readers see the old file or the new one.
+    The caller publishes it with `publish` (or drops it with `discard`), so readers see the
+    old catalog or the new one, never a part of either.
     """
-    import numpy as np
+    assert catalog.lexical is not None
+    rows = zip(catalog.papers, catalog.texts, strict=True)
+    return _write(
+        path,
+        _header(catalog.stamp, catalog.embedder, catalog.chunking, catalog.stored_chunks),
+        rows,
+        catalog.lexical,
+        catalog.index,
+    )
 
+
+def write_rows(
+    rows: Iterable[tuple[Paper, list[str]]],
+    path: Path,
+    stamp: str,
+    embedder: str,
+    chunking: str,
+    stored_chunks: int,
+) -> Path:
+    """Write a catalog from papers sorted by id, streamed (tokenized here); see `write`."""
+    return _write(path, _header(stamp, embedder, chunking, stored_chunks), rows, None, None)
+
+
+def _header(stamp: str | None, embedder: str, chunking: str, stored_chunks: int) -> dict[str, Any]:
     from rag.lexical import TOKENIZER
 
-    assert catalog.lexical is not None
-    lexical = catalog.lexical
-    header = {
+    return {
         "format": FORMAT,
         "tokenizer": TOKENIZER,
-        "stamp": catalog.stamp,
-        "embedder": catalog.embedder,
-        "chunking": catalog.chunking,
-        "stored_chunks": catalog.stored_chunks,
-        "papers": len(catalog.papers),
-        "n_docs": lexical.n_docs,
         "lexical": lexical_version(),
+        "stamp": stamp,
+        "embedder": embedder,
+        "chunking": chunking,
+        "stored_chunks": stored_chunks,
     }
-    rows = [_paper_row(p, t) for p, t in zip(catalog.papers, catalog.texts, strict=True)]
+
+
+def _write(
+    path: Path,
+    header: dict[str, Any],
+    rows: Iterable[tuple[Paper, list[str]]],
+    lexical: LexicalIndex | None,
+    index: PaperIndex | None,
+) -> Path:
+    from rag.lexical import LexicalIndex, TermCounter
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".zip")
+    _clean(path)
+    folder = path.with_name(f"{path.stem}.{uuid.uuid4().hex[:12]}")
+    folder.mkdir()
+    (folder / ".writing").touch()
     try:
-        with os.fdopen(fd, "wb") as handle:
-            with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as zf:
-                zf.writestr(HEADER, json.dumps(header))
-                zf.writestr(PAPERS, json.dumps(rows, ensure_ascii=False))
-                zf.writestr(VOCAB, json.dumps(list(lexical.vocab), ensure_ascii=False))
-                for name in MATRIX:
-                    with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, _array(lexical, name))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the index beside it is not
+        offsets = [0]
+        builder = _IndexBuilder() if index is None else None
+        counter = TermCounter() if lexical is None else None
+        last = ""
+        with (folder / "rows.bin").open("wb") as blob:
+            for paper, texts in rows:
+                if paper.id <= last:
+                    raise ValueError("catalog rows must be sorted by paper id, without repeats")
+                last = paper.id
+                data = json.dumps(_paper_row(paper, list(texts)), ensure_ascii=False).encode()
+                blob.write(data)
+                offsets.append(offsets[-1] + len(data))
+                if builder is not None:
+                    builder.add(paper, len(texts))
+                if counter is not None:
+                    counter.add(lexical_doc(paper))
+        if index is None:
+            assert builder is not None
+            index = builder.build()
+        if lexical is None:
+            assert counter is not None
+            lexical = counter.index()
+        assert isinstance(lexical, LexicalIndex)
+        np.save(folder / "rows.npy", np.array(offsets, dtype=np.int64))
+        _save_index(folder, index)
+        _dump(folder / "vocab.json", list(lexical.vocab))
+        for name in MATRIX:
+            np.save(folder / f"{name}.npy", _array(lexical, name))
+        _dump(folder / HEADER, {**header, "papers": len(offsets) - 1, "n_docs": lexical.n_docs})
+        for f in folder.iterdir():
+            with f.open("rb") as handle:
+                os.fsync(handle.fileno())
+        (folder / ".writing").unlink()
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
         raise
-    return Path(tmp)
+    pointer = path.with_name(f".tmp-{folder.name}.json")
+    pointer.write_text(json.dumps({"folder": folder.name}))
+    return pointer
+
+
+def _save_index(folder: Path, index: PaperIndex) -> None:
+    np.save(folder / "ids.npy", index.ids)
+    np.save(folder / "years.npy", index.years)
+    np.save(folder / "chunks.npy", index.n_chunks)
+    _dump(folder / "authors.json", [index.author_keys, index.author_names])
+    np.save(folder / "author_ptr.npy", index.author_ptr)
+    np.save(folder / "author_idx.npy", index.author_idx)
+    _dump(folder / "sources.json", index.sources)
+    np.save(folder / "source_ptr.npy", index.source_ptr)
+    np.save(folder / "source_idx.npy", index.source_idx)
+
+
+def _dump(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
+
+
+def publish(pointer: Path, path: Path) -> None:
+    """Make the catalog a `write` returned current, then remove the one it replaces."""
+    os.replace(pointer, path)
+    _clean(path)
+
+
+def discard(pointer: Path) -> None:
+    """Drop a written catalog that was not published (no-op once it was)."""
+    if not pointer.exists():
+        return
+    try:
+        folder = json.loads(pointer.read_text())["folder"]
+        shutil.rmtree(pointer.with_name(folder), ignore_errors=True)
+    except (OSError, ValueError, KeyError):
+        pass
+    pointer.unlink(missing_ok=True)
+
+
+def _clean(path: Path) -> None:
+    """Remove this key's folders that the pointer does not name (superseded or crashed).
+
+    A folder still being written (`.writing`) is kept unless it is older than STALE_WRITE_S.
+    Readers that mapped a removed folder's files keep reading them until they close.
+    """
+    current = current_folder(path)
+    for folder in path.parent.glob(f"{path.stem}.*"):
+        if not folder.is_dir() or folder == current:
+            continue
+        marker = folder / ".writing"
+        try:
+            if marker.exists() and time.time() - marker.stat().st_mtime < STALE_WRITE_S:
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+    old = path.with_suffix(".zip")  # formats 1-2
+    old.unlink(missing_ok=True)
+
+
+def current_folder(path: Path) -> Path | None:
+    """The folder the pointer file at `path` names, if it names one."""
+    try:
+        return path.with_name(json.loads(path.read_text())["folder"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _read_header(folder: Path) -> dict[str, Any] | None:
+    try:
+        header: dict[str, Any] = json.loads((folder / HEADER).read_text())
+    except (OSError, ValueError):
+        return None
+    return header if header.get("format") == FORMAT else None
+
+
+def _map(path: Path) -> np.ndarray:
+    return np.load(path, mmap_mode="r", allow_pickle=False)  # type: ignore[no-any-return]
 
 
 def read(path: Path, stamp: str | None = None, lexical: bool = True) -> Catalog | None:
-    """Read a catalog; None when it is missing, unreadable, or (given `stamp`) stale."""
+    """Open a catalog; None when it is missing, unreadable, or (given `stamp`) stale."""
+    folder = current_folder(path)
+    header = _read_header(folder) if folder else None
+    if folder is None or header is None or (stamp is not None and header["stamp"] != stamp):
+        return None
     try:
-        with zipfile.ZipFile(path) as zf:
-            header = json.loads(zf.read(HEADER))
-            if header.get("format") not in READABLE or (
-                stamp is not None and header["stamp"] != stamp
-            ):
-                return None
-            rows = json.loads(zf.read(PAPERS))
-            papers = [_paper(r) for r in rows]
-            index = None
-            if lexical and header.get("lexical", LEXICAL_V1) == lexical_version():
-                index = _read_lexical(zf, header)
-        if lexical and index is None:  # saved by another version: re-index, Chroma not needed
+        offsets = np.load(folder / "rows.npy", allow_pickle=False)
+        with (folder / "rows.bin").open("rb") as handle:
+            blob: bytes | mmap.mmap = (
+                mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if offsets[-1] else b""
+            )
+        table = PaperTable(blob, offsets)
+        keys, names = json.loads((folder / "authors.json").read_text(encoding="utf-8"))
+        index = PaperIndex(
+            _map(folder / "ids.npy"),
+            _map(folder / "years.npy"),
+            np.load(folder / "chunks.npy"),
+            keys,
+            names,
+            _map(folder / "author_ptr.npy"),
+            _map(folder / "author_idx.npy"),
+            json.loads((folder / "sources.json").read_text(encoding="utf-8")),
+            _map(folder / "source_ptr.npy"),
+            _map(folder / "source_idx.npy"),
+        )
+        found = None
+        if (
+            lexical
+            and header.get("tokenizer") == _tokenizer()
+            and (header.get("lexical") == lexical_version())
+        ):
+            found = _read_lexical(folder)
+        if lexical and found is None:  # saved by another version: re-index, Chroma not needed
             from rag.lexical import LexicalIndex
 
-            index = LexicalIndex.build([lexical_doc(p) for p in papers])
+            found = LexicalIndex.build([lexical_doc(p) for p in table])
         return Catalog(
             header["stamp"],
             header["embedder"],
             header["chunking"],
             header["stored_chunks"],
-            papers,
-            [r[-1] for r in rows],
+            table,
+            TextsView(table),
+            found,
             index,
         )
-    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile):
+    except (OSError, KeyError, ValueError, TypeError):
         return None
+
+
+def _tokenizer() -> str:
+    from rag.lexical import TOKENIZER
+
+    return TOKENIZER
 
 
 def read_stamp(path: Path) -> str | None:
     """The generation stamp of the catalog at `path`, or None when there is none."""
-    try:
-        with zipfile.ZipFile(path) as zf:
-            stamp = json.loads(zf.read(HEADER)).get("stamp")
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return None
+    folder = current_folder(path)
+    header = _read_header(folder) if folder else None
+    stamp = header.get("stamp") if header else None
     return str(stamp) if stamp else None
 
 
 def _array(lexical: LexicalIndex, name: str) -> Any:
-    value = getattr(lexical, name)
+    value = getattr(lexical, "data" if name == "scores" else name)
     assert value is not None, "a LexicalIndex saved by the catalog keeps its counts"
     return value
 
 
-def _read_lexical(zf: zipfile.ZipFile, header: dict[str, Any]) -> LexicalIndex | None:
-    import numpy as np
+def _read_lexical(folder: Path) -> LexicalIndex:
+    from rag.lexical import LexicalIndex
 
-    from rag.lexical import TOKENIZER, LexicalIndex
-
-    if header.get("tokenizer") != TOKENIZER:
-        return None
-    arrays = {}
-    for name in MATRIX if header["format"] >= 2 else MATRIX_V1:
-        with zf.open(f"{name}.npy") as member:
-            arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
-    vocab = json.loads(zf.read(VOCAB))
-    if header["format"] < 2:
-        return LexicalIndex(
-            vocab, arrays["data"], arrays["indices"], arrays["indptr"], header["n_docs"]
-        )
-    return LexicalIndex.from_arrays(
-        vocab, arrays["counts"], arrays["indices"], arrays["indptr"], arrays["doc_len"]
+    arrays = {name: _map(folder / f"{name}.npy") for name in MATRIX}
+    vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+    return LexicalIndex(
+        vocab,
+        arrays["scores"],
+        arrays["indices"],
+        arrays["indptr"],
+        len(arrays["doc_len"]),
+        arrays["counts"],
+        arrays["doc_len"],
     )
 
 
@@ -347,7 +686,7 @@ def lexical_version() -> str:
 class Contents:
     """What an index holds, as `papers` and `stats` show it."""
 
-    papers: list[Paper]
+    papers: Sequence[Paper]
     stored_chunks: int
     embedder: str
     chunking: str

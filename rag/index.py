@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -341,5 +340,4 @@ def _publish(settings: Settings, collection: Collection, delta: _Delta | None = 
         built = catalog.updated(delta.base, stamp, collection.count(), delta.removed, delta.changed)
     if built is None:
         built = catalog.from_collection(collection, stamp)
-    path = catalog.path_for(settings)
-    os.replace(catalog.write(built, path), path)
+    catalog.save(built, catalog.path_for(settings))

@@ -141,6 +141,39 @@ def _triples(
     )
 
 
+class TermCounter:
+    """Builds a `LexicalIndex` document by document, keeping only term ids and counts."""
+
+    def __init__(self) -> None:
+        self.vocab: dict[str, int] = {}
+        self.terms: list[np.ndarray] = []
+        self.tfs: list[np.ndarray] = []
+        self.doc_len: list[int] = []
+
+    def add(self, text: str) -> None:
+        """Tokenize and count the next document."""
+        tokens = tokenize(text)
+        ids = np.fromiter(
+            (self.vocab.setdefault(t, len(self.vocab)) for t in tokens), np.int32, len(tokens)
+        )
+        terms, tfs = np.unique(ids, return_counts=True)
+        self.terms.append(terms)
+        self.tfs.append(tfs.astype(np.int32))
+        self.doc_len.append(len(tokens))
+
+    def index(self) -> LexicalIndex:
+        """The index of every document added."""
+        sizes = np.array([len(t) for t in self.terms], dtype=np.int64)
+        empty = np.zeros(0, np.int32)
+        return LexicalIndex.from_counts(
+            list(self.vocab),
+            np.concatenate(self.terms or [empty]).astype(np.int64),
+            np.repeat(np.arange(len(sizes), dtype=np.int64), sizes),
+            np.concatenate(self.tfs or [empty]).astype(np.float32),
+            np.array(self.doc_len, dtype=np.float32),
+        )
+
+
 def query_terms(question: str) -> list[str]:
     """Tokenize a question, dropping words that only frame it ('which papers ...')."""
     return tokenize(question, STOPWORDS | QUESTION_WORDS)
@@ -257,9 +290,9 @@ class LexicalIndex:
         out = np.zeros(self.n_docs, dtype=np.float32)
         for term in terms:
             t = self.term_ids.get(term)
-            if t is not None:
+            if t is not None:  # a column lists each document once, so += adds every entry
                 start, end = self.indptr[t], self.indptr[t + 1]
-                np.add.at(out, self.indices[start:end], self.data[start:end])
+                out[self.indices[start:end]] += self.data[start:end]
         return out
 
     def _weights(self, terms: Sequence[str]) -> dict[str, float]:
@@ -267,7 +300,9 @@ class LexicalIndex:
 
     def _contains(self, term: str, doc: int) -> bool:
         t = self.term_ids[term]
-        return bool((self.indices[self.indptr[t] : self.indptr[t + 1]] == doc).any())
+        column = self.indices[self.indptr[t] : self.indptr[t + 1]]  # documents in order
+        i = int(np.searchsorted(column, doc))
+        return i < len(column) and int(column[i]) == doc
 
     def unknown_share(self, terms: Sequence[str]) -> float:
         """Share of the query's IDF weight carried by terms no document contains."""

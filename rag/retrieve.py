@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -26,6 +27,7 @@ AUTHOR_BOOST = 1.0
 MIN_DENSE_CANDIDATES = 200
 EVIDENCE_PAPERS = 3
 MAX_AUTHOR_PAPERS = 12
+AUTHOR_MASKS = 8  # author filter masks kept per retriever
 
 
 @dataclass(frozen=True)
@@ -69,17 +71,19 @@ class Retrieval:
 
 
 @dataclass
-class _ChunkRow:
+class ChunkRow:
+    """A chunk as the catalog holds it: its id, its paper's row and its text."""
+
     id: str
     paper: int
     text: str
 
 
 class Retriever:
-    """Holds the corpus in memory for BM25 and queries Chroma for the dense side.
+    """Holds the corpus's catalog (mapped, see `rag.catalog`) for BM25 and queries Chroma.
 
-    The corpus comes from the catalog when its stamp matches the collection's, else from
-    the chunks in Chroma (and the catalog is then saved for the next process).
+    The catalog is the saved one when its stamp matches the collection's, else it is built
+    from the chunks in Chroma (and saved for the next process).
     """
 
     def __init__(self, settings: Settings, embedder: Embedder) -> None:
@@ -90,30 +94,39 @@ class Retriever:
 
     def _use(self, found: Catalog) -> None:
         assert found.lexical is not None
-        self.papers: list[Paper] = found.papers
+        self.papers: Sequence[Paper] = found.papers
+        self.texts = found.texts
         self.lexical = found.lexical
-        self.chunks: list[_ChunkRow] = []
-        self.paper_chunks: list[list[int]] = []
-        for idx, (paper, texts) in enumerate(zip(found.papers, found.texts, strict=True)):
-            first = len(self.chunks)
-            self.chunks.extend(
-                _ChunkRow(id=f"{paper.id}:{i}", paper=idx, text=t) for i, t in enumerate(texts)
-            )
-            self.paper_chunks.append(list(range(first, len(self.chunks))))
-        self.by_id = {p.id: i for i, p in enumerate(self.papers)}
-        self.chunk_by_id = {c.id: i for i, c in enumerate(self.chunks)}
-        self._filter_index: tuple[np.ndarray, np.ndarray, dict[str, list[int]]] | None = None
-        self.authors: dict[str, set[int]] = {}
-        self.author_names: dict[str, str] = {}
-        for i, p in enumerate(self.papers):
-            for name in p.authors:
-                key = fold(name)
-                self.authors.setdefault(key, set()).add(i)
-                self.author_names[key] = name
-        surnames: dict[str, set[str]] = {}
-        for key in self.authors:
-            surnames.setdefault(key.rsplit(" ", 1)[-1], set()).add(key)
-        self.surnames = {s: next(iter(k)) for s, k in surnames.items() if len(k) == 1}
+        self.index = found.index
+        self.n_chunks = int(found.index.n_chunks.sum())
+        self._years: tuple[np.ndarray, np.ndarray] | None = None
+        self._author_masks: dict[str, np.ndarray] = {}
+        self.authors = {key: a for a, key in enumerate(found.index.author_keys)}
+        surnames: dict[str, int] = {}
+        for key in found.index.author_keys:
+            surname = key.rsplit(" ", 1)[-1]
+            surnames[surname] = surnames.get(surname, 0) + 1
+        self.surnames = {
+            key.rsplit(" ", 1)[-1]: key
+            for key in found.index.author_keys
+            if surnames[key.rsplit(" ", 1)[-1]] == 1
+        }
+
+    def author_papers(self, key: str) -> np.ndarray:
+        """The rows of the papers by a folded author name."""
+        return self.index.author_papers(self.authors[key])
+
+    def author_name(self, key: str) -> str:
+        """An author's name as a paper spells it."""
+        return self.index.author_names[self.authors[key]]
+
+    def chunk_rows(self) -> list[ChunkRow]:
+        """Every chunk of every paper, in catalog order (for evaluation tools)."""
+        return [
+            ChunkRow(f"{paper.id}:{i}", p, text)
+            for p, paper in enumerate(self.papers)
+            for i, text in enumerate(self.texts[p])
+        ]
 
     def match_author(self, question: str) -> str | None:
         """Return the folded author name the question mentions, if any.
@@ -133,20 +146,22 @@ class Retriever:
                 return self.surnames[key]
         return None
 
-    def _dense(self, question: str, n: int) -> dict[int, float]:
-        """Return chunk index -> cosine similarity for the n nearest chunks.
+    def _dense(self, question: str, n: int) -> dict[tuple[int, int], float]:
+        """Return (paper row, chunk number) -> cosine similarity for the n nearest chunks.
 
-        Texts and metadata are already in memory, so only ids and distances are fetched.
+        Texts and metadata are in the catalog, so only ids and distances are fetched.
         """
         result = self.collection.query(
             query_embeddings=[self.embedder.embed_query(question)],  # type: ignore[arg-type]
             n_results=n,
             include=["distances"],  # type: ignore[list-item]
         )
-        out: dict[int, float] = {}
+        out: dict[tuple[int, int], float] = {}
         for cid, dist in zip(result["ids"][0], (result["distances"] or [[]])[0], strict=True):
-            if cid in self.chunk_by_id:
-                out[self.chunk_by_id[cid]] = 1.0 - float(dist)
+            pid, _, number = cid.rpartition(":")
+            row = self.index.position(pid)
+            if row is not None and number.isdigit() and int(number) < self.index.n_chunks[row]:
+                out[(row, int(number))] = 1.0 - float(dist)
         return out
 
     def search(
@@ -156,24 +171,22 @@ class Retriever:
         n_papers = len(self.papers)
         terms = query_terms(question) or tokenize(question)
         dense_paper = np.zeros(n_papers, dtype=np.float32)
-        chunk_sims: dict[int, float] = {}
+        chunk_sims: dict[tuple[int, int], float] = {}
         if mode != "lexical" and n_papers:
-            n = min(len(self.chunks), max(MIN_DENSE_CANDIDATES, k * 12))
+            n = min(self.n_chunks, max(MIN_DENSE_CANDIDATES, k * 12))
             chunk_sims = self._dense(question, n)
-            for ci, sim in chunk_sims.items():
-                p = self.chunks[ci].paper
+            for (p, _), sim in chunk_sims.items():
                 dense_paper[p] = max(dense_paper[p], sim)
         lex = self.lexical.scores(terms) if mode != "dense" else np.zeros(n_papers, np.float32)
         fused = self._fuse(dense_paper, lex, chunk_sims, mode)
         author = self.match_author(question)
         if author:
-            for p in self.authors[author]:
-                fused[p] += AUTHOR_BOOST
-            k = max(k, min(len(self.authors[author]), MAX_AUTHOR_PAPERS))
-        ranked = np.argsort(-fused, kind="stable")
+            by_author = self.author_papers(author)
+            fused[by_author] += AUTHOR_BOOST
+            k = max(k, min(len(by_author), MAX_AUTHOR_PAPERS))
         if filters:
-            ranked = ranked[self._allowed(filters)[ranked]]
-        order = [int(i) for i in ranked[: max(k, EVIDENCE_PAPERS)]]  # all that is read below
+            fused = np.where(self._allowed(filters), fused, -np.inf).astype(np.float32)
+        order = _top(fused, max(k, EVIDENCE_PAPERS))  # all that is read below
         hits = tuple(
             self._hit(i, fused, dense_paper, lex, chunk_sims, terms, author) for i in order[:k]
         )
@@ -185,50 +198,56 @@ class Retriever:
             top_dense=max((float(dense_paper[i]) for i in best), default=0.0),
             top_coverage=max((self.lexical.coverage(terms, i) for i in best), default=0.0),
             unknown_terms=self.lexical.unknown_share(terms),
-            author=self.author_names.get(author) if author else None,
+            author=self.author_name(author) if author else None,
         )
 
     def _allowed(self, filters: Filters) -> np.ndarray:
-        """Boolean mask of the papers `filters.allows`, computed from per-field indexes.
+        """Boolean mask of the papers `filters.allows`, computed from the catalog's postings.
 
         Same semantics as `Filters.allows` (tested against it), without a Python call per
         paper: authors are matched against the distinct folded names, sources against the
-        distinct source names.
+        distinct source file names.
         """
         n = len(self.papers)
-        if self._filter_index is None:
-            sources: dict[str, list[int]] = {}
-            for i, p in enumerate(self.papers):
-                for name in p.source_names:
-                    sources.setdefault(name, []).append(i)
-            self._filter_index = (
-                np.array([p.year if p.year is not None else 0 for p in self.papers], np.int64),
-                np.array([p.year is not None for p in self.papers], dtype=bool),
-                sources,
-            )
-        years, has_year, source_index = self._filter_index
         mask = np.ones(n, dtype=bool)
         if filters.author:
-            needle = fold(filters.author)
-            hit = np.zeros(n, dtype=bool)
-            for key, by_author in self.authors.items():
-                if needle in key:
-                    hit[list(by_author)] = True
-            mask &= hit
+            mask &= self._author_mask(fold(filters.author))
         if filters.source:
             hit = np.zeros(n, dtype=bool)
-            for name, from_source in source_index.items():
+            for s, name in enumerate(self.index.sources):
                 if filters.source in name:
-                    hit[from_source] = True
+                    hit[self.index.source_papers(s)] = True
             mask &= hit
-        if filters.year_min is not None:
-            mask &= has_year & (years >= filters.year_min)
-        if filters.year_max is not None:
-            mask &= has_year & (years <= filters.year_max)
+        if filters.year_min is not None or filters.year_max is not None:
+            if self._years is None:
+                years = np.asarray(self.index.years)
+                self._years = (years, years != 0)
+            years, has_year = self._years
+            if filters.year_min is not None:
+                mask &= has_year & (years >= filters.year_min)
+            if filters.year_max is not None:
+                mask &= has_year & (years <= filters.year_max)
         return mask
 
+    def _author_mask(self, needle: str) -> np.ndarray:
+        """Papers by any author whose folded name contains `needle` (the last few kept)."""
+        found = self._author_masks.get(needle)
+        if found is None:
+            found = np.zeros(len(self.papers), dtype=bool)
+            for a, key in enumerate(self.index.author_keys):
+                if needle in key:
+                    found[self.index.author_papers(a)] = True
+            if len(self._author_masks) >= AUTHOR_MASKS:
+                self._author_masks.pop(next(iter(self._author_masks)))
+            self._author_masks[needle] = found
+        return found
+
     def _fuse(
-        self, dense: np.ndarray, lex: np.ndarray, chunk_sims: dict[int, float], mode: Mode
+        self,
+        dense: np.ndarray,
+        lex: np.ndarray,
+        chunk_sims: dict[tuple[int, int], float],
+        mode: Mode,
     ) -> np.ndarray:
         """Min-max normalise each side over its candidates and blend them."""
         if mode == "lexical":
@@ -248,32 +267,44 @@ class Retriever:
         fused: np.ndarray,
         dense: np.ndarray,
         lex: np.ndarray,
-        chunk_sims: dict[int, float],
+        chunk_sims: dict[tuple[int, int], float],
         terms: list[str],
         author: str | None,
     ) -> Hit:
         """Build a hit with the paper's passages ordered by how well they match."""
         term_set = set(terms)
+        paper = self.papers[p]
         passages = []
-        for ci in self.paper_chunks[p]:
-            overlap = len(term_set & set(tokenize(self.chunks[ci].text))) / max(len(term_set), 1)
-            score = 0.5 * chunk_sims.get(ci, 0.0) + 0.5 * overlap
-            chunk = self.chunks[ci]
-            passages.append(Passage(chunk_id=chunk.id, text=chunk.text, score=round(score, 4)))
+        for i, text in enumerate(self.texts[p]):
+            overlap = len(term_set & set(tokenize(text))) / max(len(term_set), 1)
+            score = 0.5 * chunk_sims.get((p, i), 0.0) + 0.5 * overlap
+            passages.append(Passage(chunk_id=f"{paper.id}:{i}", text=text, score=round(score, 4)))
         passages.sort(key=lambda x: -x.score)
+        matched = author is not None and p in set(self.author_papers(author).tolist())
         return Hit(
-            paper=self.papers[p],
+            paper=paper,
             score=round(float(fused[p]), 4),
             passages=tuple(passages),
             dense_score=round(float(dense[p]), 4),
             lexical_score=round(float(lex[p]), 4),
-            matched_author=self.author_names.get(author)
-            if author and p in self.authors[author]
-            else None,
+            matched_author=self.author_name(author) if matched and author else None,
         )
 
 
-def _floor(chunk_sims: dict[int, float]) -> float:
+def _top(scores: np.ndarray, k: int) -> list[int]:
+    """The rows of the k best finite scores, best first (ties: lower row first)."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return []
+    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    threshold = scores[part].min()
+    # every row tied with the k-th score competes, so ties resolve by row as a stable sort would
+    candidates = np.flatnonzero(scores >= threshold)
+    ranked = candidates[np.argsort(-scores[candidates], kind="stable")]
+    return [int(i) for i in ranked[:k] if np.isfinite(scores[i])]
+
+
+def _floor(chunk_sims: dict[tuple[int, int], float]) -> float:
     """The dense score that maps to 0: the MIN_DENSE_CANDIDATES-th best chunk similarity.
 
     Fixed in rank rather than "the last candidate fetched", so a paper's fused score does not

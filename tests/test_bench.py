@@ -114,9 +114,10 @@ def test_size_round_trip(text: str) -> None:
 
 def test_filter_mask_matches_filters_allows() -> None:
     """The vectorised filter mask (rag.retrieve.Retriever._allowed) equals Filters.allows."""
+    from rag import catalog
+    from rag.lexical import LexicalIndex
     from rag.records import Paper
     from rag.retrieve import Filters, Retriever
-    from rag.text import fold
 
     papers = [p for p, _ in synthetic_papers(POOL, 300, seed=3)]
     papers += [
@@ -131,12 +132,8 @@ def test_filter_mask_matches_filters_allows() -> None:
         Paper(id="x2", title="T", abstract="B", authors=(), year=2020, sources=()),
     ]
     r = Retriever.__new__(Retriever)
-    r.papers = papers
-    r.authors = {}
-    for i, p in enumerate(papers):
-        for name in p.authors:
-            r.authors.setdefault(fold(name), set()).add(i)
-    r._filter_index = None
+    rows = [(p, [p.abstract]) for p in papers]
+    r._use(catalog.in_memory(None, "e", "c", 2, rows, LexicalIndex.build(["x"] * len(rows))))
     cases = [
         Filters(),
         Filters(author="lovelace"),
@@ -153,7 +150,7 @@ def test_filter_mask_matches_filters_allows() -> None:
         Filters(year_min=-5),
     ]
     for f in cases:
-        expected = [f.allows(p) for p in papers]
+        expected = [f.allows(p) for p in r.papers]
         assert r._allowed(f).tolist() == expected, f
 
 
@@ -182,3 +179,23 @@ def test_tokenize_fast_path_is_unchanged() -> None:
     for text in texts:
         for line in text.splitlines():
             assert tokenize(line) == _reference_tokenize(line)
+
+
+@pytest.mark.slow
+def test_scale_bench_without_a_server(tmp_path: Path) -> None:
+    """`eval.bench.scale` writes rows, a streamed catalog and times lexical search on it."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "scale.json"
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "eval.bench.scale", "--n", "300", "--work", str(tmp_path / "w")]
+    cmd += ["--no-server", "--phases", "rows,catalog,lexical", "--questions", "3", "--repeats", "1"]
+    subprocess.run([*cmd, "--out", str(out)], cwd=root, check=True, capture_output=True)
+    result = json.loads(out.read_text())
+    assert result["rows"]["papers"] == result["catalog"]["papers"] == 300
+    assert result["rows"]["chunks"] >= 300
+    lexical = result["lexical"]
+    assert lexical["papers"] == 300 and lexical["chunks"] == result["rows"]["chunks"]
+    assert set(lexical["latency_ms"]) == {"none", "author", "source", "year"}
+    assert lexical["filters"]["author"] and lexical["latency_ms"]["none"]["n"] == 3

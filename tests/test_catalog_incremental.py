@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -93,8 +94,9 @@ def test_incremental_catalog_equals_a_full_rebuild(
     assert by_id["p3"].doi == "10.1000/p3" and len(by_id["p0"].sources) == 2
 
 
-def test_catalog_from_an_older_format_is_read_and_then_rebuilt(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    """A format-1 catalog (no term counts) still loads; the next change rebuilds it in full."""
+def test_catalog_of_an_older_format_is_replaced(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
+    """A zip catalog (formats 1-2) is not read: the index is read from Chroma once, a format-3
+    catalog is saved beside it and the zip is removed."""
     from rag.retrieve import Retriever
 
     corpus = tmp_path / "c.jsonl"
@@ -102,37 +104,12 @@ def test_catalog_from_an_older_format_is_read_and_then_rebuilt(tmp_path: Path, e
     settings = make_settings(tmp_path / "idx")
     ingest([corpus], settings, embedder)
     path = catalog.path_for(settings)
-    current = catalog.read(path)
-    assert current is not None and current.lexical is not None
-    v1 = _as_format_1(current, path)
-    assert catalog.read(path) is not None and catalog.read(path).papers == current.papers  # type: ignore[union-attr]
+    folder = catalog.current_folder(path)
+    assert folder is not None
+    shutil.rmtree(folder)
+    path.unlink()
+    old = path.with_suffix(".zip")
+    old.write_bytes(b"PK\x03\x04 a format-2 catalog")
     retriever = Retriever(settings, embedder)
-    assert retriever.lexical.counts is None and v1  # the v1 arrays were used as they are
-    write_jsonl(corpus, [{"title": f"T{i}", "abstract": abstract(i)} for i in range(5)])
-    ingest([corpus], settings, embedder)
-    rebuilt = catalog.read(path)
-    assert rebuilt is not None and len(rebuilt.papers) == 5
-    assert rebuilt.lexical is not None and rebuilt.lexical.counts is not None
-
-
-def _as_format_1(built: catalog.Catalog, path: Path) -> bool:
-    """Rewrite a catalog as format 1 wrote it: score arrays, no counts, no identifiers."""
-    import zipfile
-
-    with zipfile.ZipFile(path) as zf:
-        header = json.loads(zf.read(catalog.HEADER))
-        rows = json.loads(zf.read(catalog.PAPERS))
-        vocab = zf.read(catalog.VOCAB)
-    header["format"] = 1
-    header.pop("lexical", None)
-    rows = [r[:10] + r[11:] for r in rows]
-    lexical = built.lexical
-    assert lexical is not None
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr(catalog.HEADER, json.dumps(header))
-        zf.writestr(catalog.PAPERS, json.dumps(rows))
-        zf.writestr(catalog.VOCAB, vocab)
-        for name in catalog.MATRIX_V1:
-            with zf.open(f"{name}.npy", "w") as member:
-                np.lib.format.write_array(member, getattr(lexical, name))
-    return True
+    assert sorted(p.title for p in retriever.papers) == ["T0", "T1", "T2", "T3"]
+    assert catalog.read_stamp(path) == generation(open_collection(settings)) and not old.exists()

@@ -35,6 +35,17 @@ def _timed(module: Any, name: str, spent: dict[str, float]) -> None:
     setattr(module, name, wrapper)
 
 
+def _not_the_index(data_dir: Path) -> Any:
+    """copytree's ignore: the lock and the query-vector caches at the top of the data dir."""
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        if Path(folder) != data_dir:
+            return set()
+        return {n for n in names if n.endswith(".npy") or n == "ingest.lock"}
+
+    return ignore
+
+
 def run(data_dir: Path, add: int) -> dict[str, Any]:
     """Ingest `add` new papers into a copy of the index at `data_dir` and time the catalog."""
     from rag import catalog
@@ -46,12 +57,11 @@ def run(data_dir: Path, add: int) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="catalog-update-") as tmp:
         copy = Path(tmp) / "data"
-        shutil.copytree(data_dir, copy, ignore=shutil.ignore_patterns("*.npy", "ingest.lock"))
+        shutil.copytree(data_dir, copy, ignore=_not_the_index(data_dir))
         settings = Settings(_env_file=None, data_dir=copy)  # type: ignore[call-arg]
         original = catalog.path_for(Settings(_env_file=None, data_dir=data_dir))  # type: ignore[call-arg]
-        if original.exists():  # catalogs are named after the store location: rename the copy
-            catalog.path_for(settings).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(original, catalog.path_for(settings))
+        if original.exists():  # catalogs are named after the store location: point the copy's
+            shutil.copy(original, catalog.path_for(settings))  # name at the copied folder
         seeds = load_paths([ROOT / "corpus" / "seeds"]).papers[:add]
         new = Path(tmp) / "new.jsonl"
         new.write_text(

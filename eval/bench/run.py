@@ -73,12 +73,18 @@ def _env() -> dict[str, str]:
     return env
 
 
-def worker(task: str, args: dict[str, Any], timeout: float = 7200) -> dict[str, Any]:
-    """Run one worker task in a fresh interpreter and return its JSON result."""
+def worker(
+    task: str, args: dict[str, Any], timeout: float = 7200, live: bool = False
+) -> dict[str, Any]:
+    """Run one worker task in a fresh interpreter and return its JSON result.
+
+    `live` passes the worker's stderr (its progress lines) through instead of keeping it.
+    """
     t = time.perf_counter()
     proc = subprocess.run(
         [PY, "-m", "eval.bench.worker", task, json.dumps(args)],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=None if live else subprocess.PIPE,
         text=True,
         cwd=str(ROOT),
         env=_env(),

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -96,11 +98,18 @@ def sentence_vectors(
     return vectors, {"cached": False, "path": str(path), "seconds": round(seconds, 2)}
 
 
-def synthetic_papers(pool: SeedPool, n: int, seed: int = 1234) -> Iterator[tuple[Paper, list[int]]]:
-    """Yield n distinct synthetic papers and the pool indices of their sentences, in order."""
+def synthetic_papers(
+    pool: SeedPool, n: int, seed: int = 1234, names: str = "seed"
+) -> Iterator[tuple[Paper, list[int]]]:
+    """Yield n distinct synthetic papers and the pool indices of their sentences, in order.
+
+    `names="seed"` draws whole seed authors; `"mixed"` pairs seed first names with seed
+    surnames, for collections large enough that a few hundred authors would be unrealistic.
+    """
     from rag.text import fingerprint
 
     rng = random.Random(seed)
+    authors_pool = pool.authors if names == "seed" else mixed_names(pool.authors)
     seen: set[str] = set()
     n_sent = len(pool.sentences)
     made = 0
@@ -118,8 +127,8 @@ def synthetic_papers(pool: SeedPool, n: int, seed: int = 1234) -> Iterator[tuple
             title = tail
         title = f"{title} ({made % 997})" if rng.random() < 0.3 else title
         authors: tuple[str, ...] = ()
-        if pool.authors and rng.random() < 0.7:
-            authors = tuple(rng.sample(pool.authors, min(len(pool.authors), rng.randint(1, 5))))
+        if authors_pool and rng.random() < 0.7:
+            authors = tuple(rng.sample(authors_pool, min(len(authors_pool), rng.randint(1, 5))))
         year = rng.randint(2015, 2025) if rng.random() < 0.9 else None
         source = f"synthetic/part-{made % SOURCE_FILES:02d}.jsonl:{made // SOURCE_FILES + 1}"
         yield (
@@ -135,6 +144,17 @@ def synthetic_papers(pool: SeedPool, n: int, seed: int = 1234) -> Iterator[tuple
             picked,
         )
         made += 1
+
+
+def mixed_names(authors: Sequence[str]) -> tuple[str, ...]:
+    """Seed first names, a middle initial and one or two seed surnames: ~700k distinct names.
+
+    The seeds hold 47 authors; a million papers by them would give every author ~50k papers.
+    """
+    firsts = sorted({a.split()[0] for a in authors if len(a.split()) > 1})
+    lasts = sorted({a.split()[-1] for a in authors if len(a.split()) > 1})
+    surnames = lasts + [f"{a}-{b}" for a in lasts for b in lasts if a != b]
+    return tuple(f"{f} {chr(65 + i)}. {s}" for f in firsts for i in range(26) for s in surnames)
 
 
 def chunk_vectors(
@@ -162,6 +182,93 @@ def chunk_vectors(
     return out, fallbacks
 
 
+def write_papers(
+    collection: Any,
+    pool: SeedPool,
+    vectors: np.ndarray,
+    n: int,
+    count: Callable[[str], int],
+    chunk_tokens: int,
+    seed: int = 1234,
+    skip: int = 0,
+    names: str = "seed",
+    on_batch: Callable[[int, int, list[tuple[Paper, list[str]]]], None] | None = None,
+) -> dict[str, Any]:
+    """Write synthetic papers `skip`..n into a collection in whole-paper batches.
+
+    `on_batch(papers, chunks, rows)` runs after each batch is stored, with the running
+    totals (counted from paper 0) and the batch's papers with their chunk texts.
+    """
+    from rag.chunking import chunk_paper
+    from rag.index import content_hash
+    from rag.store import add_chunks, paper_metadata
+
+    t0 = time.perf_counter()
+    papers = chunks_total = fallbacks = 0
+    batch_chunks: list[Any] = []
+    batch_vectors: list[list[float]] = []
+    batch_metas: list[dict[str, Any]] = []
+    rows: list[tuple[Paper, list[str]]] = []
+    write_s = 0.0
+    # One thread writes while this one makes the next batch: Chroma (a server on the other
+    # core, or the embedded store's native code) works while Python generates.
+    pending: queue.Queue[tuple[Any, ...] | None] = queue.Queue(maxsize=2)
+    failed: list[BaseException] = []
+
+    def writer() -> None:
+        nonlocal write_s
+        while (item := pending.get()) is not None:
+            if failed:
+                continue
+            try:
+                tw = time.perf_counter()
+                add_chunks(collection, *item[:3])
+                write_s += time.perf_counter() - tw
+                if on_batch is not None:
+                    on_batch(*item[3:])
+            except BaseException as exc:  # re-raised in the generating thread
+                failed.append(exc)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+
+    def flush() -> None:
+        nonlocal batch_chunks, batch_vectors, batch_metas, rows
+        if failed:
+            raise failed[0]
+        if batch_chunks:
+            pending.put((batch_chunks, batch_vectors, batch_metas, papers, chunks_total, rows))
+        batch_chunks, batch_vectors, batch_metas, rows = [], [], [], []
+
+    for paper, picked in synthetic_papers(pool, n, seed, names):
+        chunks = chunk_paper(paper, chunk_tokens, count)
+        papers += 1
+        chunks_total += len(chunks)
+        if papers <= skip:
+            continue
+        vecs, fb = chunk_vectors([c.text for c in chunks], picked, pool, vectors)
+        meta = paper_metadata(paper, content_hash(paper), len(chunks))
+        batch_chunks.extend(chunks)
+        batch_vectors.extend(vecs)
+        batch_metas.extend([meta] * len(chunks))
+        rows.append((paper, [c.text for c in chunks]))
+        fallbacks += fb
+        if len(batch_chunks) >= WRITE_BATCH:
+            flush()
+    flush()
+    pending.put(None)
+    thread.join()
+    if failed:
+        raise failed[0]
+    return {
+        "papers": papers,
+        "chunks": chunks_total,
+        "chunk_vector_fallbacks": fallbacks,
+        "build_s": round(time.perf_counter() - t0, 2),
+        "chroma_write_s": round(write_s, 2),
+    }
+
+
 def build_collection(
     settings: Any,
     pool: SeedPool,
@@ -171,48 +278,17 @@ def build_collection(
     seed: int = 1234,
 ) -> dict[str, Any]:
     """Write n synthetic papers into the collection exactly as `rag.index` lays them out."""
-    from rag.chunking import chunk_paper
-    from rag.index import content_hash, writing
-    from rag.store import add_chunks, drop_collection, open_collection, paper_metadata
+    from rag.index import writing
+    from rag.store import drop_collection, open_collection
 
     t0 = time.perf_counter()
     drop_collection(settings)
     collection = open_collection(settings, create=True)
-    papers = chunks_total = fallbacks = 0
-    batch_chunks: list[Any] = []
-    batch_vectors: list[list[float]] = []
-    batch_metas: list[dict[str, Any]] = []
-    write_s = 0.0
-
-    def flush() -> None:
-        nonlocal batch_chunks, batch_vectors, batch_metas, write_s
-        if batch_chunks:
-            tw = time.perf_counter()
-            add_chunks(collection, batch_chunks, batch_vectors, batch_metas)
-            write_s += time.perf_counter() - tw
-        batch_chunks, batch_vectors, batch_metas = [], [], []
-
     with writing(settings, collection):  # ingest's bracket: the catalog is saved at the end
-        for paper, picked in synthetic_papers(pool, n, seed):
-            chunks = chunk_paper(paper, settings.chunk_tokens, count)
-            vecs, fb = chunk_vectors([c.text for c in chunks], picked, pool, vectors)
-            meta = paper_metadata(paper, content_hash(paper), len(chunks))
-            batch_chunks.extend(chunks)
-            batch_vectors.extend(vecs)
-            batch_metas.extend([meta] * len(chunks))
-            papers += 1
-            chunks_total += len(chunks)
-            fallbacks += fb
-            if len(batch_chunks) >= WRITE_BATCH:
-                flush()
-        flush()
+        info = write_papers(collection, pool, vectors, n, count, settings.chunk_tokens, seed)
         t_catalog = time.perf_counter()
-    return {
-        "papers": papers,
-        "chunks": chunks_total,
-        "chunk_vector_fallbacks": fallbacks,
+    return info | {
         "build_s": round(time.perf_counter() - t0, 2),
-        "chroma_write_s": round(write_s, 2),
         "catalog_s": round(time.perf_counter() - t_catalog, 2),
         "stored_chunks": collection.count(),
     }

@@ -1,0 +1,150 @@
+"""The catalog's on-disk format: streamed writes, mapped reads, atomic swaps, cleanup."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag import catalog
+from rag.lexical import LexicalIndex, tokenize
+from rag.records import Paper
+from rag.retrieve import Filters, Retriever
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = "sparse tidal lattice gossip origami glacial ember prism velvet harbor quill".split()
+
+
+def papers(n: int, seed: int = 0) -> list[tuple[Paper, list[str]]]:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        text = " ".join(rng.choice(WORDS, 25)) + f". Result {i}."
+        authors = tuple(f"Ada {chr(65 + j)}. Lovelace-{j}" for j in range(i % 3))
+        paper = Paper(
+            id=f"{i * 7919 % 100_003:06x}{i:010x}",
+            title=f"Paper <{i}>",
+            abstract=text,
+            authors=authors,
+            year=2015 + i % 10 if i % 4 else None,
+            sources=(f"part-{i % 5}.jsonl:{i + 1}",),
+            doi=f"10.1/{i}" if i % 2 else None,
+        )
+        words = text.split()
+        rows.append((paper, [" ".join(words[:12]), " ".join(words[12:])]))  # joined: the text
+    return sorted(rows, key=lambda r: r[0].id)
+
+
+def written(tmp_path: Path, rows: list[tuple[Paper, list[str]]]) -> Path:
+    path = tmp_path / "catalog" / "key.json"
+    catalog.publish(catalog.write_rows(iter(rows), path, "s1", "emb", "chunk/160", 9), path)
+    return path
+
+
+def test_streamed_catalog_equals_the_in_memory_one(tmp_path: Path) -> None:
+    rows = papers(200)
+    path = written(tmp_path, rows)
+    lexical = LexicalIndex.build([catalog.lexical_doc(p) for p, _ in rows])
+    held = catalog.in_memory("s1", "emb", "chunk/160", 9, rows, lexical)
+    found = catalog.read(path, "s1")
+    assert found is not None and found.lexical is not None
+    assert found.papers == held.papers and found.texts == held.texts
+    assert found.papers[-1] == rows[-1][0] and found.papers[3:5] == [p for p, _ in rows[3:5]]
+    for query in ("sparse tidal", "result 17", "ember prism quill", "unknown"):
+        terms = tokenize(query)
+        assert np.allclose(found.lexical.scores(terms), lexical.scores(terms), atol=1e-6)
+    for field in ("ids", "years", "n_chunks", "author_ptr", "author_idx", "source_ptr"):
+        assert np.array_equal(getattr(found.index, field), getattr(held.index, field)), field
+    assert found.index.author_keys == held.index.author_keys
+    assert found.index.position(rows[42][0].id) == 42 and found.index.position("nope") is None
+    assert catalog.read(path, "another stamp") is None
+
+
+def test_rows_out_of_order_leave_nothing_behind(tmp_path: Path) -> None:
+    rows = papers(20)
+    path = tmp_path / "catalog" / "key.json"
+    with pytest.raises(ValueError, match="sorted"):
+        catalog.write_rows(iter(rows[::-1]), path, "s", "e", "c", 0)
+    assert list(path.parent.iterdir()) == [] and catalog.read(path) is None
+
+
+def test_publish_swaps_and_removes_what_it_replaced(tmp_path: Path) -> None:
+    rows = papers(30)
+    path = written(tmp_path, rows)
+    first = catalog.current_folder(path)
+    crashed = path.with_name(f"{path.stem}.deadbeef0001")  # a writer killed long ago
+    crashed.mkdir()
+    (crashed / ".writing").touch()
+    os.utime(crashed / ".writing", (time.time() - 2 * 3600,) * 2)
+    busy = path.with_name(f"{path.stem}.deadbeef0002")  # a writer still at work
+    busy.mkdir()
+    (busy / ".writing").touch()
+    reader = catalog.read(path)  # a process holding the old catalog open
+    assert reader is not None
+
+    second = catalog.write_rows(iter(rows[:10]), path, "s2", "e", "c", 0)
+    assert catalog.read_stamp(path) == "s1"  # written, not yet published
+    catalog.publish(second, path)
+    assert catalog.read_stamp(path) == "s2" and len(catalog.read(path).papers) == 10  # type: ignore[union-attr]
+    assert first is not None and not first.exists() and not crashed.exists() and busy.exists()
+    assert reader.papers[5] == rows[5][0]  # its mapped files outlive the folder's removal
+
+    third = catalog.write_rows(iter(rows[:3]), path, "s3", "e", "c", 0)
+    catalog.discard(third)
+    assert catalog.read_stamp(path) == "s2" and not third.exists()
+    assert sorted(f.name for f in path.parent.iterdir() if f.is_dir()) == sorted(
+        [catalog.current_folder(path).name, busy.name]  # type: ignore[union-attr]
+    )
+
+
+def test_filters_and_authors_from_a_read_catalog(tmp_path: Path) -> None:
+    rows = papers(120)
+    found = catalog.read(written(tmp_path, rows))
+    assert found is not None
+    r = Retriever.__new__(Retriever)
+    r._use(found)
+    cases = [
+        Filters(author="lovelace-1"),
+        Filters(author="ada b"),
+        Filters(source="part-3"),
+        Filters(year_min=2020, year_max=2022),
+        Filters(author="nobody"),
+    ]
+    for f in cases:
+        assert r._allowed(f).tolist() == [f.allows(p) for p, _ in rows], f
+    assert r.match_author("What did Ada B. Lovelace-1 write?") == "ada b lovelace 1"
+    assert len(r.author_papers("ada b lovelace 1")) == 40
+
+
+@pytest.mark.slow
+def test_opening_a_catalog_reads_none_of_its_papers(tmp_path: Path) -> None:
+    """The rows stay in the mapped file: opening 20k papers (~7 MB of rows) and decoding
+    one grows the resident memory by a fraction of the rows file."""
+    rows = papers(20_000)
+    path = written(tmp_path, rows)
+    size = (catalog.current_folder(path) / "rows.bin").stat().st_size  # type: ignore[operator]
+    probe = (
+        "import json, sys\n"
+        "from rag import catalog\n"
+        "def rss():\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('VmRSS:'):\n"
+        "            return int(line.split()[1]) / 1024\n"
+        "before = rss()\n"
+        f"found = catalog.read(catalog.Path({str(path)!r}), lexical=False)\n"
+        "paper = found.papers[12345]\n"
+        "print(json.dumps([rss() - before, len(found.papers), paper.title]))\n"
+    )
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
+    )
+    grown, n, title = json.loads(out.stdout.strip().splitlines()[-1])
+    assert n == 20_000 and title == rows[12345][0].title
+    assert grown < size / 2**20 / 4, (size, grown)  # decoding every row would take > size
