@@ -19,6 +19,7 @@ tens of thousands of distinct authors rather than the few hundred of the seeds.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -26,6 +27,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,12 @@ def _settings(work: Path, port: int) -> Any:
     from eval.bench.worker import settings_for
 
     return settings_for({"data_dir": str(work / "client"), "chroma_port": port})
+
+
+def cached_count(count: Callable[[str], int]) -> Callable[[str], int]:
+    """The tokenizer's count, remembered: synthetic papers reuse the same seed sentences and
+    title parts, so chunking a million of them counts the same few thousand strings."""
+    return functools.lru_cache(maxsize=1 << 18)(count)
 
 
 def server_up(port: int) -> bool:
@@ -115,7 +123,7 @@ def phase_write(args: dict[str, Any]) -> dict[str, Any]:
         pool,
         vectors,
         n,
-        emb.count_tokens,
+        cached_count(emb.count_tokens),
         settings.chunk_tokens,
         skip=done,
         names="mixed",
@@ -199,11 +207,12 @@ def phase_rows(args: dict[str, Any]) -> dict[str, Any]:
     settings = _settings(work, int(args["port"]))
     emb = make_embedder(settings.embed_model, settings.embed_batch_size)
     pool = seed_pool(emb.count_tokens)
+    count = cached_count(emb.count_tokens)
     t0 = time.perf_counter()
     chunks = 0
     with (work / "rows.jsonl").open("wb") as f:
         for i, (paper, _) in enumerate(synthetic_papers(pool, n, names="mixed"), 1):
-            texts = [c.text for c in chunk_paper(paper, settings.chunk_tokens, emb.count_tokens)]
+            texts = [c.text for c in chunk_paper(paper, settings.chunk_tokens, count)]
             chunks += len(texts)
             f.write(json.dumps([asdict(paper), texts]).encode() + b"\n")
             if i % 50_000 == 0:
