@@ -268,7 +268,7 @@ def from_collection(collection: Collection, stamp: str | None, lexical: bool = T
         ordered = [parts[pid][i] for i in sorted(parts[pid])]
         paper = paper_from_metadata(metas[pid], " ".join(ordered))
         rows.append((identifiers.from_metadata(paper, metas[pid]), ordered))
-    index = LexicalIndex.build([lexical_doc(p) for p, _ in rows]) if lexical else None
+    index = LexicalIndex.build(lexical_doc(p) for p, _ in rows) if lexical else None
     return in_memory(
         stamp,
         str(meta.get("embedder")),
@@ -317,10 +317,7 @@ def updated(
     resolved: list[tuple[Paper, list[str]]] = []
     for pid in order:
         row = rows[pid]
-        if isinstance(row, int):
-            resolved.append((base.papers[row], base.texts[row]))
-        else:
-            resolved.append(row)
+        resolved.append(_row(base, row) if isinstance(row, int) else row)
     added = {new_position[pid]: tokenize(lexical_doc(rows[pid][0])) for pid in fresh}  # type: ignore[index]
     return in_memory(
         stamp,
@@ -330,6 +327,14 @@ def updated(
         resolved,
         base.lexical.updated(kept, added, len(order)),
     )
+
+
+def _row(base: Catalog, i: int) -> tuple[Paper, list[str]]:
+    """Paper i of a catalog with its chunk texts (a mapped row is decoded once)."""
+    if isinstance(base.papers, PaperTable):
+        row = base.papers.row(i)
+        return _paper(row), row[-1]
+    return base.papers[i], list(base.texts[i])
 
 
 def load(settings: Settings, collection: Collection) -> Catalog:

@@ -212,17 +212,12 @@ class LexicalIndex:
         self.max_idf = float(np.log(1 + (n_docs - 0.5) / 1.5)) if n_docs else 1.0
 
     @classmethod
-    def build(cls, docs: Sequence[str]) -> LexicalIndex:
-        """Tokenize documents and compute their BM25 scores."""
-        return cls.from_tokens([tokenize(d) for d in docs])
-
-    @classmethod
-    def from_tokens(cls, tokens: Sequence[Sequence[str]]) -> LexicalIndex:
-        """Index tokenized documents."""
-        vocab: dict[str, int] = {}
-        terms, docs, tfs = _triples(tokens, vocab, 0)
-        doc_len = np.array([len(t) for t in tokens], dtype=np.float32)
-        return cls.from_counts(list(vocab), terms, docs, tfs, doc_len)
+    def build(cls, docs: Iterable[str]) -> LexicalIndex:
+        """Tokenize documents and compute their BM25 scores (tokens are not kept)."""
+        counter = TermCounter()
+        for doc in docs:
+            counter.add(doc)
+        return counter.index()
 
     @classmethod
     def from_counts(

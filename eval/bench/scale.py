@@ -276,8 +276,53 @@ def phase_lexical(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def phase_update(args: dict[str, Any]) -> dict[str, Any]:
+    """Time the catalog's share of adding 100 papers to the index: update and write it.
+
+    The papers are the next 100 synthetic ones; their embedding and Chroma write are what
+    any ingest of 100 papers costs and are not part of this figure. The result is written
+    beside the current catalog and discarded, so the phase can be repeated.
+    """
+    from eval.bench.synth import seed_pool, synthetic_papers
+    from rag import catalog
+    from rag.chunking import chunk_paper
+    from rag.embed import make_embedder
+
+    work, n, add = Path(args["work"]), int(args["n"]), int(args.get("add", 100))
+    settings = _settings(work, int(args["port"]))
+    emb = make_embedder(settings.embed_model, settings.embed_batch_size)
+    pool = seed_pool(emb.count_tokens)
+    count = cached_count(emb.count_tokens)
+    new = [
+        (paper, [c.text for c in chunk_paper(paper, settings.chunk_tokens, count)])
+        for paper, _ in list(synthetic_papers(pool, n + add, names="mixed"))[n:]
+    ]
+    path = catalog.path_for(settings)
+    t = time.perf_counter()
+    base = catalog.read(path)
+    assert base is not None, "no catalog: run the catalog phase first"
+    read_s = time.perf_counter() - t
+    t = time.perf_counter()
+    built = catalog.updated(base, "update-bench", base.stored_chunks, set(), list(new))
+    assert built is not None and len(built.papers) == len(base.papers) + add
+    update_s = time.perf_counter() - t
+    t = time.perf_counter()
+    pointer = catalog.write(built, path)
+    write_s = time.perf_counter() - t
+    catalog.discard(pointer)
+    return {
+        "papers_before": len(base.papers),
+        "added": add,
+        "read_s": round(read_s, 2),
+        "update_s": round(update_s, 2),
+        "write_s": round(write_s, 2),
+        "total_s": round(read_s + update_s + write_s, 2),
+    }
+
+
 PHASES = {
     "write": phase_write,
+    "update": phase_update,
     "rows": phase_rows,
     "catalog": phase_catalog,
     "lexical": phase_lexical,
