@@ -629,7 +629,7 @@ def read(path: Path, stamp: str | None = None, lexical: bool = True) -> Catalog 
         if lexical and found is None:  # saved by another version: re-index, Chroma not needed
             from rag.lexical import LexicalIndex
 
-            found = LexicalIndex.build([lexical_doc(p) for p in table])
+            found = LexicalIndex.build(lexical_doc(p) for p in table)
         return Catalog(
             header["stamp"],
             header["embedder"],

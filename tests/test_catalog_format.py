@@ -18,7 +18,19 @@ from rag.records import Paper
 from rag.retrieve import Filters, Retriever
 
 ROOT = Path(__file__).resolve().parents[1]
-WORDS = "sparse tidal lattice gossip origami glacial ember prism velvet harbor quill".split()
+WORDS = [
+    "sparse",
+    "tidal",
+    "lattice",
+    "gossip",
+    "origami",
+    "glacial",
+    "ember",
+    "prism",
+    "velvet",
+    "harbor",
+    "quill",
+]
 
 
 def papers(n: int, seed: int = 0) -> list[tuple[Paper, list[str]]]:
