@@ -39,7 +39,7 @@ PORT = 8310
 
 
 def _settings(work: Path, port: int) -> Any:
-    from eval.bench.worker import settings_for
+    from eval.bench.measure import settings_for
 
     return settings_for({"data_dir": str(work / "client"), "chroma_port": port})
 
@@ -230,7 +230,7 @@ def phase_lexical(args: dict[str, Any]) -> dict[str, Any]:
     What the query process holds and does for a collection of this size apart from the
     dense side (which the Chroma server answers).
     """
-    from eval.bench.worker import _filter_values, summary, vmhwm_mb
+    from eval.bench.measure import filter_values, summary, vmhwm_mb
     from rag import catalog
     from rag.retrieve import Filters, Retriever
 
@@ -247,7 +247,7 @@ def phase_lexical(args: dict[str, Any]) -> dict[str, Any]:
     retriever._use(found)
     open_s = time.perf_counter() - t
     rss_open = vmhwm_mb()
-    values = _filter_values(retriever)
+    values = filter_values(retriever)
     filters = {
         "none": None,
         "author": Filters(author=values["author"]),
