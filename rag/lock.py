@@ -41,6 +41,28 @@ def ingest_lock(settings: Settings) -> Iterator[None]:
         lock.release()
 
 
+def ingest_holder(settings: Settings) -> str | None:
+    """Who holds the data dir's ingest lock ("pid 123"), or None when no ingest runs.
+
+    For readers (the served UI) to tell a rebuild is under way: the lock is tried without
+    waiting and let go at once.
+    """
+    from filelock import FileLock, Timeout
+
+    path = settings.data_dir / "ingest.lock"
+    if not path.exists():
+        return None
+    lock = FileLock(path)
+    try:
+        lock.acquire(blocking=False)
+    except Timeout:
+        return _read(path) or "another process"
+    except OSError:
+        return None  # an unreadable data dir is reported by whatever reads the index
+    lock.release()
+    return None
+
+
 def _read(path: os.PathLike[str]) -> str:
     try:
         with open(path, encoding="utf-8") as handle:
