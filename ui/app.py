@@ -112,6 +112,8 @@ a.cite:hover .cite-quote, a.cite:focus .cite-quote, .claim.unsupported:hover .cl
 .answer.error { border-left: 4px solid #dc2626; padding-left: 8px;
   background: rgba(220,38,38,0.08); }
 #compare-panel:empty { display: none; }
+#papers-table table, #papers-table th, #papers-table td, #papers-table span {
+  font-family: var(--font); }
 .compare { overflow-x: auto; margin: 4px 0 8px; }
 .compare-table { border-collapse: collapse; width: 100%; font-size: 0.86em; line-height: 1.35; }
 .compare-table th, .compare-table td { border: 1px solid var(--border-color-primary, #ddd);
@@ -413,17 +415,20 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
                     buttons=["copy"],
                 )
                 compare_html = gr.HTML("", elem_id="compare-panel")
-                with gr.Row():
+                with gr.Row(equal_height=True):
                     textbox = gr.Textbox(
                         placeholder="Ask a question about the papers…",
                         show_label=False,
-                        scale=5,
+                        scale=6,
                         elem_id="question",
                         max_lines=4,
                     )
                     send = gr.Button("Send", variant="primary", scale=1, elem_id="send")
-                    compare_btn = gr.Button("Compare papers", scale=1, elem_id="compare")
-                    clear = gr.Button("New chat", scale=1, elem_id="new-chat")
+                with gr.Row():
+                    compare_btn = gr.Button(
+                        "Compare the cited papers", size="sm", elem_id="compare"
+                    )
+                    clear = gr.Button("New chat", size="sm", elem_id="new-chat")
                 gr.Examples(EXAMPLES, inputs=textbox, label="Example questions")
                 with gr.Accordion("Search options", open=False):
                     with gr.Row():
@@ -514,6 +519,7 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
                 value=paper_rows(papers),
                 headers=PAPER_COLUMNS,
                 datatype=["str", "str", "str", "str", "markdown"],
+                column_widths=["38%", "24%", "7%", "15%", "16%"],
                 interactive=False,
                 wrap=True,
                 elem_id="papers-table",
