@@ -221,6 +221,14 @@ def test_papers_tab_filters(page: Page) -> None:
     expect(table).not_to_contain_text("STeCa")
 
 
+SCROLL_TOP = """
+(chat) => chat.querySelectorAll('*').forEach((el) => {
+  const y = getComputedStyle(el).overflowY;
+  if ((y === 'auto' || y === 'scroll') && el.scrollHeight > el.clientHeight) el.scrollTop = 0;
+})
+"""
+
+
 def test_screenshot(page: Page, tmp_path: Path) -> None:
     """Screenshot a multi-paper answer with its comparison table and a citation followed;
     `make screenshot` writes it to docs/screenshot.png."""
@@ -229,6 +237,7 @@ def test_screenshot(page: Page, tmp_path: Path) -> None:
     page.locator("#chatbot a.cite").first.click()
     expect(page.locator("#src-1")).to_have_class("source-card highlight")
     page.wait_for_timeout(800)  # let the highlight transition and scroll finish
+    page.locator("#chatbot").evaluate(SCROLL_TOP)  # the question above its answer
     page.evaluate("window.scrollTo(0, 0)")
     out = Path(os.environ.get("SCREENSHOT_PATH", tmp_path / "screenshot.png"))
     page.screenshot(path=str(out), full_page=True)

@@ -407,7 +407,7 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
                 chatbot = gr.Chatbot(
                     label="Conversation",
                     elem_id="chatbot",
-                    height=520,
+                    height=600,
                     render_markdown=False,
                     sanitize_html=True,
                     placeholder="Ask about the papers in the collection, or pick an example below.",
@@ -415,7 +415,7 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
                     buttons=["copy"],
                 )
                 compare_html = gr.HTML("", elem_id="compare-panel")
-                with gr.Row(equal_height=True):
+                with gr.Row():
                     textbox = gr.Textbox(
                         placeholder="Ask a question about the papers…",
                         show_label=False,
