@@ -43,10 +43,8 @@ _PROTOTYPES = {
 }
 _CUES = {
     "problem": re.compile(
-        r"\b(however|but|yet|despite|although|challeng\w*|struggl\w*|limitation\w*|limited"
-        r"|suffer\w*|lack\w*|fail\w*|problem\w*|issue\w*|difficult\w*|costly|expensive"
-        r"|bottleneck\w*|hinder\w*|gap|remains?|unclear|underexplored|overlook\w*|neglect\w*"
-        r"|insufficient|inefficien\w*|vulnerab\w*|prone|risk\w*|inconsisten\w*|degrad\w*)\b",
+        r"\b(challeng\w*|problem\w*|issue\w*|difficult\w*|risk\w*|inconsisten\w*|degrad\w*"
+        r"|question)\b",
         re.IGNORECASE,
     ),
     "proposal": re.compile(
@@ -66,6 +64,21 @@ _CUES = {
         re.IGNORECASE,
     ),
 }
+# A problem stated outright: a contrast, a shortcoming, an open question. Weak cues alone
+# ("challenges", "issues") also name problems, unless the sentence praises the field
+# ("has emerged as a powerful paradigm", "aims to") rather than finding fault with it.
+_FAULT = re.compile(
+    r"\b(however|but|yet|nonetheless|nevertheless|despite|although|struggl\w*|suffer\w*"
+    r"|lack\w*|fail\w*|cannot|unable|limitation\w*|limited|bottleneck\w*|hinder\w*|gaps?"
+    r"|remains?|unclear|elusive|underexplored|overlook\w*|neglect\w*|insufficient|costly"
+    r"|expensive|inefficien\w*|vulnerab\w*|prone|raises? (?:a|an|the) (?:\w+ )?question)\b",
+    re.IGNORECASE,
+)
+_PRAISE = re.compile(
+    r"\b((?:has|have) (?:emerged|become|shown|demonstrated|achieved|gained)|powerful"
+    r"|promising|remarkable|impressive|aims? to)\b",
+    re.IGNORECASE,
+)
 # Future work and advice are no finding, no problem the paper addresses and no proposal.
 _OUTLOOK = re.compile(
     r"\b(future (?:work|research|studies|directions?)|we (?:encourage|hope|call for|urge)"
@@ -74,6 +87,7 @@ _OUTLOOK = re.compile(
 )
 # Cue weight (any match), then the weight of each further match, position and similarity.
 CUE = 1.0
+FAULT = 0.3  # a problem stated outright beats one only named
 MORE_CUES = 0.15
 POSITION = 0.3
 SIMILARITY = 0.5
@@ -173,11 +187,18 @@ def _score(aspect: str, sentence: str, i: int, n: int, sim: float) -> float | No
     if len(sentence.split()) < MIN_WORDS:
         return None
     cues = len(_CUES[aspect].findall(sentence))
+    stated = 0.0
+    if aspect == "problem":
+        faults = len(_FAULT.findall(sentence))
+        if not faults and _PRAISE.search(sentence):
+            return None
+        cues += faults
+        stated = FAULT * bool(faults)
     if not cues or _OUTLOOK.search(sentence):
         return None
     where = i / max(n - 1, 1)  # 0 = first sentence, 1 = last
     fit = {"problem": 1.0 - where, "proposal": 1.0 - abs(where - 0.45), "result": where}[aspect]
-    return CUE + MORE_CUES * min(cues - 1, 3) + POSITION * fit + SIMILARITY * sim
+    return CUE + stated + MORE_CUES * min(cues - 1, 3) + POSITION * fit + SIMILARITY * sim
 
 
 def _md_cell(text: str) -> str:

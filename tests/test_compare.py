@@ -63,6 +63,17 @@ def test_each_aspect_gets_the_sentence_that_states_it(seed_session: PaperChat) -
 
 
 @pytest.mark.slow
+def test_the_problem_is_a_fault_found_not_praise_of_the_field(seed_session: PaperChat) -> None:
+    habits = _by_title(seed_session, "Cognitive Behaviors that Enable Self-Improving")
+    muffin = _by_title(seed_session, "Mitigating Unhelpfulness in Emotional Support")
+    rows = Comparer(seed_session.sentences).rows(_cited([habits, muffin]))
+    # not "Test-time inference has emerged as a powerful paradigm ... complex challenges"
+    assert (rows[0].problem or "").startswith("This discrepancy raises a critical question")
+    # not "An emotional support conversation system aims to ... address their challenges"
+    assert (rows[1].problem or "").startswith("Nonetheless, previous models occasionally")
+
+
+@pytest.mark.slow
 def test_an_abstract_without_cues_leaves_cells_empty(seed_session: PaperChat) -> None:
     plain = Paper(
         "plainpaper",
