@@ -294,6 +294,21 @@ def comparison(pc: PaperChat, answer: Answer) -> tuple[str, str, str]:
     return render_comparison(rows), compare.to_markdown(rows), compare.to_csv(rows)
 
 
+EXPORTS = (  # label, elem_id, lines of each export box
+    ("Answer with numbered references (Markdown)", "export-markdown", 8),
+    ("Cited references (BibTeX, for Zotero, Mendeley, EndNote)", "export-bibtex", 8),
+    ("Comparison table (Markdown)", "export-table-markdown", 6),
+    ("Comparison table (CSV, for a spreadsheet)", "export-table-csv", 6),
+)
+
+
+def _export_box(label: str, elem_id: str, lines: int) -> gr.Textbox:
+    """A read-only text box with a copy button, for one export format."""
+    return gr.Textbox(
+        label=label, lines=lines, buttons=["copy"], interactive=False, elem_id=elem_id
+    )
+
+
 class _Blocks(gr.Blocks):
     """Blocks that launch with paperchat's theme however they are launched (Gradio 6 takes
     the theme at launch, not in the constructor)."""
@@ -326,12 +341,14 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
         turns = list(turns or [])
         question = message or ""
         chat.append({"role": "user", "content": question})
+        chat.append({"role": "assistant", "content": ""})
+        # sources, textbox, exports, answer state and table change only with a finished answer
+        unchanged = (keep, "", keep, keep, keep, keep, keep, keep)
 
         def say(html: str, *rest: Any) -> tuple[Any, ...]:
             chat[-1] = {"role": "assistant", "content": html}
-            return (chat, turns, *(rest or (keep, "", keep, keep, keep, keep, keep, keep)))
+            return (chat, turns, *(rest or unchanged))
 
-        chat.append({})
         yield say(render_partial("…"))
         text = ""
         answer: Answer | None = None
@@ -466,33 +483,8 @@ def build_app(settings: Settings, session: PaperChat | None = None) -> gr.Blocks
                             elem_id="backend",
                         )
                 with gr.Accordion("Export the answer and the comparison table", open=False):
-                    export = gr.Textbox(
-                        label="Answer with numbered references (Markdown)",
-                        lines=8,
-                        buttons=["copy"],
-                        interactive=False,
-                        elem_id="export-markdown",
-                    )
-                    export_bib = gr.Textbox(
-                        label="Cited references (BibTeX, for Zotero, Mendeley, EndNote)",
-                        lines=8,
-                        buttons=["copy"],
-                        interactive=False,
-                        elem_id="export-bibtex",
-                    )
-                    export_table = gr.Textbox(
-                        label="Comparison table (Markdown)",
-                        lines=6,
-                        buttons=["copy"],
-                        interactive=False,
-                        elem_id="export-table-markdown",
-                    )
-                    export_csv = gr.Textbox(
-                        label="Comparison table (CSV, for a spreadsheet)",
-                        lines=6,
-                        buttons=["copy"],
-                        interactive=False,
-                        elem_id="export-table-csv",
+                    export, export_bib, export_table, export_csv = (
+                        _export_box(label, elem_id, lines) for label, elem_id, lines in EXPORTS
                     )
             with gr.Column(scale=2):
                 gr.Markdown("### Sources")
