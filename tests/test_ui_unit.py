@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -286,3 +287,28 @@ def test_session_waits_for_an_ingest_and_reloads_after_a_rebuild(
     assert second is not first and second.embedder is first.embedder
     assert "Sparse gardens" in second.ask(question).text
     assert lazy.get() is second  # an unchanged index keeps its session
+
+
+def test_ingest_probe_sees_an_ingest_but_never_other_probes(tmp_path: Path) -> None:
+    """Twenty sessions asking at once probe the lock together: none may take the others for
+    an ingest (an exclusive probe did, under tests/test_load.py); an ingest's lock shows."""
+    import threading
+
+    from rag.lock import ingest_holder, ingest_lock
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path / "data")
+    assert ingest_holder(settings) is None  # no lock file yet
+    with ingest_lock(settings):
+        assert ingest_holder(settings) == f"pid {os.getpid()}"
+    seen: list[str | None] = []
+
+    def probe() -> None:
+        seen.extend(ingest_holder(settings) for _ in range(200))
+
+    threads = [threading.Thread(target=probe) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == [None] * 4000
