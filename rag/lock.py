@@ -41,6 +41,33 @@ def ingest_lock(settings: Settings) -> Iterator[None]:
         lock.release()
 
 
+def ingest_holder(settings: Settings) -> str | None:
+    """Who holds the data dir's ingest lock ("pid 123"), or None when no ingest runs.
+
+    For readers (the served UI) to tell an ingest is under way. A shared flock is tried
+    without waiting and let go at once: readers never see each other, only the exclusive lock
+    an ingest holds (filelock's flock). Without flock (Windows) this cannot tell: None.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    path = settings.data_dir / "ingest.lock"
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None  # no lock file: no ingest ever ran here
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _read(path) or "another process"
+    except OSError:
+        return None  # a file system without flock: as without fcntl
+    finally:
+        os.close(fd)  # releases the shared lock
+    return None
+
+
 def _read(path: os.PathLike[str]) -> str:
     try:
         with open(path, encoding="utf-8") as handle:

@@ -132,7 +132,7 @@ def answer_bibtex(answer: Answer) -> str:
     return to_bibtex(p for _, p in cited_papers(answer) if p is not None)
 
 
-def _md(text: str) -> str:
+def md_escape(text: str) -> str:
     """Escape what Markdown would read as markup in a title or name."""
     return re.sub(r"([\\`*_\[\]<>|])", r"\\\1", text)
 
@@ -143,10 +143,10 @@ def reference_line(citation: Citation, paper: Paper | None) -> str:
     authors = ", ".join(names[:6]) + (" et al." if len(names) > 6 else "")
     parts = [f"[{citation.n}]"]
     if authors:
-        parts.append(_md(authors) + (f" ({citation.year})." if citation.year else "."))
+        parts.append(md_escape(authors) + (f" ({citation.year})." if citation.year else "."))
     elif citation.year:
         parts.append(f"({citation.year}).")
-    parts.append(f"*{_md(citation.title)}*.")
+    parts.append(f"*{md_escape(citation.title)}*.")
     links = paper_links(paper) if paper else {}
     if "doi" in links:
         parts.append(f"[doi:{paper.doi}]({links['doi']})")  # type: ignore[union-attr]

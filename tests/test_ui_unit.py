@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -13,6 +16,7 @@ from ui.render import (
     footer,
     linkify,
     render_answer,
+    render_comparison,
     render_error,
     render_sources,
     source_card,
@@ -121,7 +125,55 @@ def test_paper_rows_filter() -> None:
     papers = [_paper("p1", "TokenSkip", authors=("Leong",), year=2025), _paper("p2", "Other")]
     assert len(paper_rows(papers)) == 2
     rows = paper_rows(papers, "leong")
-    assert rows == [["TokenSkip", "Leong", 2025, "corpus/a.txt"]]
+    assert rows == [["TokenSkip", "Leong", "2025", "corpus/a.txt", "—"]]
+
+
+def test_paper_rows_show_identifiers_as_links_and_missing_fields_as_dashes() -> None:
+    papers = [
+        _paper("p1", "Has DOI", doi="10.1/x(y)", arxiv_id="2401.1"),
+        _paper("p2", "Has arXiv", arxiv_id="2401.00001"),
+        _paper("p3", "Has URL", url="https://example.org/p?a=1"),
+        _paper("p4", "Has source id", source_ids=("W123_x",)),
+        Paper("p5", "  ", "An abstract."),  # no title, authors, year, source or identifier
+    ]
+    rows = {r[0]: r for r in paper_rows(papers, sort_by="Title", order="Ascending")}
+    assert rows["Has DOI"][4] == "[doi:10.1/x(y)](https://doi.org/10.1/x%28y%29)"
+    assert rows["Has arXiv"][4] == "[arXiv:2401.00001](https://arxiv.org/abs/2401.00001)"
+    assert rows["Has URL"][4] == "[link](https://example.org/p?a=1)"
+    assert rows["Has source id"][4] == r"W123\_x"
+    assert rows["—"] == ["—", "—", "—", "—", "—"]
+
+
+def test_paper_rows_sort_by_any_column_with_blanks_last() -> None:
+    papers = [
+        _paper("a", "beta", year=2021, arxiv_id="2101.1"),
+        _paper("b", "Alpha", year=2024),
+        _paper("c", "gamma"),
+        _paper("d", "Delta", year=2019, doi="10.5/z"),
+    ]
+    titles = lambda rows: [r[0] for r in rows]  # noqa: E731
+    assert titles(paper_rows(papers)) == ["Alpha", "beta", "Delta", "gamma"]  # newest first
+    assert titles(paper_rows(papers, "", "Year", "Ascending")) == [
+        "Delta",
+        "beta",
+        "Alpha",
+        "gamma",
+    ]
+    assert titles(paper_rows(papers, "", "Title", "Ascending")) == [
+        "Alpha",
+        "beta",
+        "Delta",
+        "gamma",
+    ]
+    assert titles(paper_rows(papers, "", "Title", "Descending")) == [
+        "gamma",
+        "Delta",
+        "beta",
+        "Alpha",
+    ]
+    by_id = titles(paper_rows(papers, "", "Identifier", "Ascending"))
+    assert by_id[:2] == ["beta", "Delta"] and set(by_id[2:]) == {"Alpha", "gamma"}
+    assert titles(paper_rows(papers, "2019", "Year")) == ["Delta"]
 
 
 def test_auth_setting(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -149,7 +201,7 @@ def test_papers_tab_reads_the_catalog_like_paperchat_papers(
 
     monkeypatch.setattr(catalog, "contents", contents)
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert app._load_papers(settings, None) == papers and seen == [settings]
+    assert app._Session(settings, None).papers() == papers and seen == [settings]
 
     def missing(settings: Settings) -> catalog.Contents:
         from rag.store import StoreError
@@ -157,7 +209,7 @@ def test_papers_tab_reads_the_catalog_like_paperchat_papers(
         raise StoreError("no index")
 
     monkeypatch.setattr(catalog, "contents", missing)
-    assert app._load_papers(settings, None) == []  # shown as an empty table, not a crash
+    assert app._Session(settings, None).papers() == []  # shown as an empty table, not a crash
 
 
 def test_claims_render_with_quotes_and_unsupported_ones_apart() -> None:
@@ -188,3 +240,75 @@ def test_claims_render_with_quotes_and_unsupported_ones_apart() -> None:
     assert '<span class="cite-quote">We skip &lt;script&gt;' in html_out
     assert "<script>" not in html_out
     assert "best support score 0.31" in html_out and "1 unsupported claim(s) marked" in html_out
+
+
+def test_comparison_table_escapes_links_and_cites_every_cell() -> None:
+    from rag.compare import Row
+
+    rows = [
+        Row(1, f"Evil {EVIL}", None, "https://doi.org/10.1/x", "A problem.", None, "It works."),
+        Row(2, "Plain", 2024, None, None, "We propose X.", None),
+    ]
+    out = render_comparison(rows)
+    assert "<script>" not in out and "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in out
+    assert '<a href="https://doi.org/10.1/x" target="_blank"' in out
+    assert out.count('class="compare-row"') == 2
+    assert out.count('<td class="cell-empty">—</td>') == 3
+    assert 'A problem. <a href="#src-1" class="cite" data-cite="1">[1]' in out
+    assert 'We propose X. <a href="#src-2" class="cite" data-cite="2">[2]' in out
+    assert '<td class="compare-year">—</td>' in out
+    assert "cites no papers" in render_comparison([])
+
+
+@pytest.mark.slow
+def test_session_waits_for_an_ingest_and_reloads_after_a_rebuild(
+    small_corpus: Path,
+    tmp_path: Path,
+    embedder,  # type: ignore[no-untyped-def]
+) -> None:
+    from rag.index import ingest
+    from rag.lock import ingest_lock
+    from rag.pipeline import PaperChat
+    from tests.conftest import make_settings
+    from ui import app
+
+    settings = make_settings(tmp_path / "idx", backend="extractive")
+    ingest([small_corpus], settings, embedder)
+    lazy = app._Session(settings, PaperChat(settings, embedder=embedder))
+    question = "Which data structure cuts memory use for nearest neighbour search?"
+    first = lazy.get()
+    assert "Sparse gardens" in first.ask(question).text
+    with ingest_lock(settings), pytest.raises(app.IndexBusy, match="being updated.*pid"):
+        lazy.get()
+    ingest([small_corpus], settings, embedder, rebuild=True)  # drops the collection it read
+    with pytest.raises(Exception, match="does not exist"):
+        first.ask(question)  # what the UI showed before: a session that never recovers
+    second = lazy.get()
+    assert second is not first and second.embedder is first.embedder
+    assert "Sparse gardens" in second.ask(question).text
+    assert lazy.get() is second  # an unchanged index keeps its session
+
+
+def test_ingest_probe_sees_an_ingest_but_never_other_probes(tmp_path: Path) -> None:
+    """Twenty sessions asking at once probe the lock together: none may take the others for
+    an ingest (an exclusive probe did, under tests/test_load.py); an ingest's lock shows."""
+    import threading
+
+    from rag.lock import ingest_holder, ingest_lock
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path / "data")
+    assert ingest_holder(settings) is None  # no lock file yet
+    with ingest_lock(settings):
+        assert ingest_holder(settings) == f"pid {os.getpid()}"
+    seen: list[str | None] = []
+
+    def probe() -> None:
+        seen.extend(ingest_holder(settings) for _ in range(200))
+
+    threads = [threading.Thread(target=probe) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == [None] * 4000

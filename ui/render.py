@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+from rag.compare import ASPECTS, EMPTY, HEADERS, Row
 from rag.records import Answer, Citation, Claim, Hit
 from rag.text import split_sentences
 
@@ -204,3 +205,43 @@ def render_sources(answer: Answer | None) -> str:
     if not parts:
         return '<div class="sources-empty">No papers were retrieved for this question.</div>'
     return f'<div class="sources">{"".join(parts)}</div>'
+
+
+def _cited_cell(text: str | None, n: int) -> str:
+    """One comparison cell: the sentence with its `[n]` link (the link carries the sentence,
+    so a click highlights it in the source card), or "—"."""
+    if not text:
+        return f'<td class="cell-empty">{EMPTY}</td>'
+    quote = f'<span class="cite-quote">{esc(text)}</span>'
+    link = f'<a href="#src-{n}" class="cite" data-cite="{n}">[{n}]{quote}</a>'
+    return f"<td>{esc(text)} {link}</td>"
+
+
+def render_comparison(rows: Sequence[Row]) -> str:
+    """The comparison table: one row per cited paper, titles linked, every cell cited."""
+    if not rows:
+        return render_compare_note("This answer cites no papers to compare.")
+    head = "".join(f"<th>{esc(h)}</th>" for h in ("#", "Paper", "Year"))
+    head += "".join(f'<th class="aspect">{esc(HEADERS[a])}</th>' for a in ASPECTS)
+    body = []
+    for r in rows:
+        title = esc(r.title) or EMPTY
+        if r.link:
+            title = f'<a href="{esc(r.link)}" target="_blank" rel="noopener noreferrer">{title}</a>'
+        cells = "".join(_cited_cell(r.cell(a), r.n) for a in ASPECTS)
+        body.append(
+            f'<tr class="compare-row" data-n="{r.n}"><td class="compare-n">[{r.n}]</td>'
+            f'<td class="compare-title">{title}</td><td class="compare-year">'
+            f"{esc(r.year) if r.year else EMPTY}</td>{cells}</tr>"
+        )
+    return (
+        f'<div class="compare"><div class="sources-heading">Comparison of the {len(rows)} cited '
+        f"paper{'s' * (len(rows) > 1)} (sentences from each abstract)</div>"
+        f'<table class="compare-table"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def render_compare_note(message: str) -> str:
+    """A one-line note in place of the comparison table."""
+    return f'<div class="compare-note">{esc(message)}</div>'
