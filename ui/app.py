@@ -217,7 +217,7 @@ class _Session:
         signature = _index_signature(self.settings)
         if self._papers is None or self._papers[0] != signature:
             try:
-                found = contents(self.settings).papers
+                found = list(contents(self.settings).papers)
             except PaperchatError as exc:
                 log.warning("could not load papers: %s", exc)
                 found = []
