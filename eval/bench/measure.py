@@ -64,3 +64,13 @@ def filter_values(retriever: Any) -> dict[str, Any]:
     if len(years):
         year = int(years[len(years) // 2])
     return {"author": author, "source": source, "year_min": year}
+
+
+def catalog_mb(path: Path) -> float | None:
+    """Size on disk of the catalog a pointer file names (None without one)."""
+    from rag import catalog
+
+    folder = catalog.current_folder(path)
+    if folder is None or not folder.is_dir():
+        return None
+    return round(sum(f.stat().st_size for f in folder.iterdir()) / 2**20, 1)

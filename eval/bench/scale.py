@@ -135,6 +135,7 @@ def phase_write(args: dict[str, Any]) -> dict[str, Any]:
 
 def phase_catalog(args: dict[str, Any]) -> dict[str, Any]:
     """Write the catalog of the written papers and stamp the collection with it."""
+    from eval.bench.measure import catalog_mb
     from rag import catalog
     from rag.records import Paper
     from rag.store import Identity, open_collection, set_generation
@@ -183,13 +184,11 @@ def phase_catalog(args: dict[str, Any]) -> dict[str, Any]:
     catalog.publish(pointer, path)
     if collection is not None:
         set_generation(collection, stamp)
-    folder = catalog.current_folder(path)
-    assert folder is not None
     return {
         "papers": len(rows),
         "sort_s": round(read_s, 1),
         "catalog_s": round(time.perf_counter() - t0, 1),
-        "catalog_mb": round(sum(f.stat().st_size for f in folder.iterdir()) / 2**20, 1),
+        "catalog_mb": catalog_mb(path),
         "stamp": stamp,
     }
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from eval.bench import scale
 from eval.bench.embedders import task_retrieval, task_throughput
-from eval.bench.measure import filter_values, settings_for, summary, vmhwm_mb
+from eval.bench.measure import catalog_mb, filter_values, settings_for, summary, vmhwm_mb
 from eval.bench.synth import build_collection, describe_pool, seed_pool, sentence_vectors
 
 
@@ -199,7 +199,7 @@ def task_fallback(args: dict[str, Any]) -> dict[str, Any]:
         "papers": len(retriever.papers),
         "fallback_load_s": round(load_s, 3),
         "catalog_saved": path.exists(),
-        "catalog_mb": round(path.stat().st_size / 2**20, 1) if path.exists() else None,
+        "catalog_mb": catalog_mb(path),
         "torch_imported": "torch" in sys.modules,
     }
 
