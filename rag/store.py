@@ -201,19 +201,22 @@ class StoredChunk:
     meta: dict[str, Any]
 
 
-def iter_chunks(collection: Collection, include_text: bool = True) -> Iterator[StoredChunk]:
-    """Yield every chunk in the collection, page by page."""
+def iter_chunks(
+    collection: Collection, include_text: bool = True, limit: int | None = None
+) -> Iterator[StoredChunk]:
+    """Yield every chunk in the collection (or the first `limit`), page by page."""
     include: list[Any] = ["metadatas", "documents"] if include_text else ["metadatas"]
     offset = 0
+    size = PAGE if limit is None else min(PAGE, limit)
     while True:
-        page = collection.get(include=include, limit=PAGE, offset=offset)
+        page = collection.get(include=include, limit=size, offset=offset)
         ids = page["ids"]
         docs = page.get("documents") or [""] * len(ids)
         for cid, doc, meta in zip(ids, docs, page["metadatas"] or [], strict=True):
-            yield StoredChunk(cid, doc or "", dict(meta))
-        if len(ids) < PAGE:
+            yield StoredChunk(cid, doc or "", dict(meta or {}))
+        offset += len(ids)
+        if len(ids) < size or (limit is not None and offset >= limit):
             return
-        offset += PAGE
 
 
 def complete_papers(collection: Collection) -> list[tuple[Paper, list[str]]]:

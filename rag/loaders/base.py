@@ -329,14 +329,17 @@ class TextReader:
 
     def read(self, size: int) -> str:
         """Up to `size` characters; the empty string at the end of the file."""
-        try:
-            text = self._text.read(size)
-        except UnicodeDecodeError as exc:  # UTF-16 only: utf-8 errors are escaped
-            raise UnreadableFile(f"not valid UTF-16 (offset {exc.start})") from None
-        if "\x00" in text:
-            self.nuls += text.count("\x00")
-            text = text.replace("\x00", "")
-        return _ESCAPED.sub(self._legacy, text)
+        while True:
+            try:
+                text = self._text.read(size)
+            except UnicodeDecodeError as exc:  # UTF-16 only: utf-8 errors are escaped
+                raise UnreadableFile(f"not valid UTF-16 (offset {exc.start})") from None
+            if "\x00" in text:
+                self.nuls += text.count("\x00")
+                text = text.replace("\x00", "")
+                if not text:  # a piece of NULs only: not the end of the file
+                    continue
+            return _ESCAPED.sub(self._legacy, text)
 
     def _legacy(self, match: re.Match[str]) -> str:
         raw = bytes(ord(c) - 0xDC00 for c in match.group())

@@ -143,8 +143,10 @@ def parse_json_array(read: Callable[[int], str], line: int = 1) -> Iterator[Draf
             if not window.resync(indent):
                 return
             continue
-        yield draft(value, at) if isinstance(value, dict) else Skip(
-            at, f"array item {n} is not a JSON object"
+        yield (
+            draft(value, at)
+            if isinstance(value, dict)
+            else Skip(at, f"array item {n} is not a JSON object")
         )
         if not window.skip_space():
             continue  # reported as never closing at the top of the loop
