@@ -212,7 +212,7 @@ def decode_file(path: Path) -> Decoded:
 
 
 def _nul_note(nuls: int) -> str:
-    return f"removed {nuls} NUL bytes (the file looks partly corrupted)"
+    return f"removed {nuls:,} NUL bytes (the file looks partly corrupted)"
 
 
 def _legacy_note(legacy: list[int]) -> str:
