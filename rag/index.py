@@ -37,6 +37,7 @@ from rag.store import (
     drop_collection,
     generation,
     iter_chunks,
+    max_batch,
     open_collection,
     paper_from_metadata,
     paper_metadata,
@@ -173,14 +174,7 @@ def _stored_papers(
     collection: Collection, settings: Settings, ids: list[str]
 ) -> dict[str, _Existing]:
     """The stored chunks (with texts) of the papers `ids`, grouped by paper."""
-    where: Any = {"paper_id": {"$in": ids}}
-    page = collection.get(where=where, include=["metadatas", "documents"])
-    docs = page.get("documents") or [""] * len(page["ids"])
-    chunks = (
-        StoredChunk(cid, doc or "", dict(meta))
-        for cid, doc, meta in zip(page["ids"], docs, page["metadatas"] or [], strict=True)
-    )
-    return _group(chunks, settings)
+    return _group(iter_chunks(collection, where={"paper_id": {"$in": ids}}), settings)
 
 
 def ingest(
@@ -380,8 +374,9 @@ class _Run:
             return
         self._begin()
         assert self.delta is not None
-        if to_delete:
-            self.collection.delete(ids=to_delete)
+        step = max_batch(self.collection)
+        for start in range(0, len(to_delete), step):
+            self.collection.delete(ids=to_delete[start : start + step])
         for paper, old in to_relabel:
             meta = _metadata(paper, old.content_hash, len(old.chunk_ids))
             self.collection.update(
@@ -412,26 +407,29 @@ def _embed_and_add(
         (p, chunk_paper(p, settings.chunk_tokens, embedder.count_tokens)) for p in papers
     ]
     total = sum(len(chunks) for _, chunks in plans)
-    done = 0
+    limit = min(settings.embed_batch_size * 4, max_batch(collection))
+    done = size = 0
     batch: list[tuple[Paper, list[Chunk]]] = []
-    for item in plans:
+    for i, item in enumerate(plans):
         batch.append(item)
-        if sum(len(c) for _, c in batch) >= settings.embed_batch_size * 4 or item is plans[-1]:
-            chunks = [c for _, cs in batch for c in cs]
-            metas = [_metadata(p, content_hash(p), len(cs)) for p, cs in batch for _ in cs]
-            vectors = embedder.embed_documents([c.dense_text for c in chunks])
-            add_chunks(collection, chunks, vectors, metas)
-            if delta is not None:
-                delta.add(
-                    [
-                        (_stored(p, content_hash(p), [c.text for c in cs]), [c.text for c in cs])
-                        for p, cs in batch
-                    ]
-                )
-            done += len(chunks)
-            if progress:
-                progress(done / total)
-            batch = []
+        size += len(item[1])
+        if i + 1 < len(plans) and size + len(plans[i + 1][1]) <= limit:
+            continue  # the next paper still fits: a write holds whole papers, within the limit
+        chunks = [c for _, cs in batch for c in cs]
+        metas = [_metadata(p, content_hash(p), len(cs)) for p, cs in batch for _ in cs]
+        vectors = embedder.embed_documents([c.dense_text for c in chunks])
+        add_chunks(collection, chunks, vectors, metas)
+        if delta is not None:
+            delta.add(
+                [
+                    (_stored(p, content_hash(p), [c.text for c in cs]), [c.text for c in cs])
+                    for p, cs in batch
+                ]
+            )
+        done += len(chunks)
+        if progress:
+            progress(done / total)
+        batch, size = [], 0
     return total
 
 
