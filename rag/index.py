@@ -377,8 +377,8 @@ class _Run:
         step = max_batch(self.collection)
         for start in range(0, len(to_delete), step):
             self.collection.delete(ids=to_delete[start : start + step])
-        for paper, old in to_relabel:
-            meta = _metadata(paper, old.content_hash, len(old.chunk_ids))
+        for paper, old in to_relabel:  # n_chunks kept: a half-written paper stays invisible
+            meta = _metadata(paper, old.content_hash, old.n_chunks)
             self.collection.update(
                 ids=old.chunk_ids,
                 metadatas=[
