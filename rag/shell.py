@@ -100,7 +100,7 @@ def ingest_progress(enabled: bool = True) -> Iterator[Callable[[IngestProgress],
 
     bar = Progress(
         TextColumn("ingest"),
-        BarColumn(),
+        BarColumn(bar_width=20),
         TaskProgressColumn(),
         DownloadColumn(binary_units=True),
         TextColumn("{task.fields[rate]}"),
@@ -116,7 +116,7 @@ def ingest_progress(enabled: bool = True) -> Iterator[Callable[[IngestProgress],
 
     def update(p: IngestProgress) -> None:
         rate = p.papers / max(time.perf_counter() - started, 1e-9)
-        rate_text = f"{p.papers:,} papers, {rate:,.1f}/s, {p.chunks_embedded:,} chunks embedded"
+        rate_text = f"{p.papers:,} papers {rate:,.1f}/s"
         bar.update(task, completed=p.bytes_read, total=p.bytes_total, rate=rate_text)
 
     with bar:
