@@ -354,3 +354,18 @@ def test_bad_records_leave_only_whole_good_papers_in_the_index(
     result = CliRunner().invoke(app, ["ingest", str(corpus)])
     assert result.exit_code == 3 and "Traceback" not in result.output, result.output
     assert "0 added, 0 updated, 4 unchanged" in result.stdout
+
+
+def test_utf16_json_array_broken_part_way_reports_what_was_read(tmp_path: Path) -> None:
+    items = [json.dumps({"title": f"W{i}", "abstract": f"{A2} Case {i}."}) for i in range(7000)]
+    raw = ("[\n" + ",\n".join(items) + ",\n").encode("utf-16")  # 1.4M characters, 2.8 MB
+    path = write(tmp_path / "u16.json", raw + b"\x00\xd8" + "]".encode("utf-16-le") * 9000)
+    result, papers, report = load_one(path)
+    assert report.layout == "json array"
+    assert report.error == (
+        f"not valid UTF-16 in the piece read up to byte {path.stat().st_size:,}; "
+        "the records before that piece were read"
+    )
+    assert 4000 < report.found == len(papers) < 7000  # the first 1M-character piece was read
+    (line,) = report.warnings()
+    assert line.startswith(f"{path}: skipped file: not valid UTF-16")

@@ -45,11 +45,19 @@ def arxiv_record(i: int, rng: random.Random, words: int = 130) -> dict[str, Any]
         "report-no": None,
         "categories": "cs.CL cs.LG",
         "license": None,
-        "abstract": f"  We study case {i}: " + " ".join(rng.choices(WORDS, k=words)) + ".\n",
+        "abstract": f"  We study case {i}. " + _sentences(rng, words) + "\n",
         "versions": [{"version": "v1", "created": "Mon, 2 Apr 2007 19:18:42 GMT"}],
         "update_date": "2008-11-13",
         "authors_parsed": [["Smith", "Alice", ""], ["Chen", "Bo", ""], ["Diaz", "Carol", ""]],
     }
+
+
+def _sentences(rng: random.Random, words: int) -> str:
+    """Prose of about `words` words in sentences of 10-20, as abstracts are written."""
+    out: list[str] = []
+    while sum(len(x.split()) for x in out) < words:
+        out.append(" ".join(rng.choices(WORDS, k=rng.randint(10, 20))).capitalize() + ".")
+    return " ".join(out)
 
 
 def write_snapshot(path: Path, *, mb: float = 0, records: int = 0, words: int = 130) -> int:

@@ -209,6 +209,8 @@ class FileStream:
         self._reader: LineReader | TextReader | None = None
         self._done = False
         self._report: FileReport | None = None
+        self._found = 0  # drafts yielded so far
+        self._skips: list[Skip] = []
 
     @property
     def position(self) -> int:
@@ -223,8 +225,10 @@ class FileStream:
         assert self._report is not None, "read the drafts first"
         return self._report
 
-    def _fail(self, layout: str, error: str, notes: tuple[str, ...] = ()) -> None:
-        self._report = FileReport(str(self.path), layout, 0, 0, (), error=error, notes=notes)
+    def _fail(self, layout: str, error: str) -> None:
+        """Report a file that could not be read (to the end): what came before it stays."""
+        skipped = tuple(sorted(self._skips, key=lambda s: s.line))
+        self._report = FileReport(str(self.path), layout, self._found, 0, skipped, error=error)
 
     def __iter__(self) -> Iterator[Draft]:
         try:
@@ -249,9 +253,11 @@ class FileStream:
             else:
                 yield from self._whole()
         except UnreadableFile as exc:
-            self._fail("unreadable", str(exc))
+            self._fail(layout if self._found else "unreadable", str(exc))
         except OSError as exc:
-            self._fail("unreadable", f"cannot read: {exc.strerror or exc}")
+            self._fail(
+                layout if self._found else "unreadable", f"cannot read: {exc.strerror or exc}"
+            )
         finally:
             self._done = True
 
@@ -294,7 +300,7 @@ class FileStream:
     ) -> Iterator[Draft]:
         """Dedupe and name the parsed records, collecting skips and notes for the report."""
         first: dict[str, int] = {}
-        skips: list[Skip] = []
+        skips = self._skips
         marks: list[str] = []
         name = source_name(self.path)
         for item in items:
@@ -309,6 +315,7 @@ class FileStream:
                     skips.append(Skip(line=item.line, reason=reason))
                     continue
                 first[key] = item.line
+                self._found += 1
                 yield replace(item, key=key, source=f"{name}:{item.line}")
         self._report = FileReport(
             path=str(self.path),

@@ -332,8 +332,11 @@ class TextReader:
         while True:
             try:
                 text = self._text.read(size)
-            except UnicodeDecodeError as exc:  # UTF-16 only: utf-8 errors are escaped
-                raise UnreadableFile(f"not valid UTF-16 (offset {exc.start})") from None
+            except UnicodeDecodeError:  # UTF-16 only: utf-8 errors are escaped
+                raise UnreadableFile(
+                    f"not valid UTF-16 in the piece read up to byte {self.position:,}; the "
+                    "records before that piece were read"
+                ) from None
             if "\x00" in text:
                 self.nuls += text.count("\x00")
                 text = text.replace("\x00", "")
