@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -27,22 +28,15 @@ from tests.conftest import SMALL_CORPUS, free_port, make_settings
 runner = CliRunner()
 
 
-@pytest.fixture()
-def chroma_server(tmp_path: Path) -> Iterator[int]:
-    """Start `chroma run` on a free loopback port; stop it afterwards."""
+@contextmanager
+def _chroma_run(folder: Path, env: dict[str, str] | None = None) -> Iterator[int]:
+    """Start `chroma run` on a free loopback port (with extra environment); stop it after."""
     exe = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
     port = free_port()
+    command = [exe, "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(
-        [
-            exe,
-            "run",
-            "--path",
-            str(tmp_path / "server"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+        command,
+        env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -60,6 +54,13 @@ def chroma_server(tmp_path: Path) -> Iterator[int]:
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@pytest.fixture()
+def chroma_server(tmp_path: Path) -> Iterator[int]:
+    """A `chroma run` on a free loopback port for one test."""
+    with _chroma_run(tmp_path / "server") as port:
+        yield port
 
 
 def test_ingest_and_search_through_a_chroma_server(
@@ -298,3 +299,31 @@ def test_rejected_or_missing_token_is_one_line_without_the_token(
                 assert "PAPERCHAT_CHROMA_TOKEN" in lines[0]
                 assert "wrong-7d1f" not in result.output + result.stderr
         assert not any(h.get("X-Chroma-Token") == TOKEN for h in proxy.seen)
+
+
+@pytest.mark.slow
+def test_chroma_run_itself_checks_no_token(tmp_path: Path) -> None:
+    """What the installed server enforces (chroma-core/chroma#4965): token settings are ignored.
+
+    If a chromadb upgrade makes this fail, `chroma run` checks tokens itself: revisit README,
+    "Scaling out", which says a shared `chroma run` needs an authenticating proxy.
+    """
+    token_auth = {
+        "CHROMA_SERVER_AUTHN_PROVIDER": "chromadb.auth.token_authn."
+        "TokenAuthenticationServerProvider",
+        "CHROMA_SERVER_AUTHN_CREDENTIALS": TOKEN,
+        "CHROMA_AUTH_TOKEN_TRANSPORT_HEADER": "X-Chroma-Token",
+    }
+    with _chroma_run(tmp_path / "server", token_auth) as port:
+        url = f"http://127.0.0.1:{port}/api/v2/tenants/default_tenant/databases/default_database"
+        create = urllib.request.Request(
+            f"{url}/collections",
+            data=json.dumps({"name": "no-token"}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(create, timeout=10) as answer:  # no token at all
+            assert answer.status == 200
+        listing = urllib.request.Request(f"{url}/collections", headers={"X-Chroma-Token": "wrong"})
+        with urllib.request.urlopen(listing, timeout=10) as answer:
+            assert [c["name"] for c in json.load(answer)] == ["no-token"]
