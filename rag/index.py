@@ -248,8 +248,10 @@ class _Run:
     def run(self) -> IngestReport:
         """Read every file, write what changed, drop what no file holds any more."""
         reports: list[FileReport] = []
+        held = False  # anything stored before this run (if not, nothing can have been removed)
         for chunk in iter_chunks(self.collection, include_text=False, limit=1):
             _sources(chunk, self.settings)  # another program's collection: refuse before writing
+            held = True
         with self.stack:  # the writing bracket, entered at the first write (see `_begin`)
             for path in self.files:
                 stream = FileStream(path)
@@ -268,7 +270,7 @@ class _Run:
                 reports.append(replace(stream.report, merged=merged))
                 self.read_bytes += stream.size
             self._flush(self.read_bytes)
-            removed, kept = self._drop_unseen()
+            removed, kept = self._drop_unseen() if held else (0, 0)
         stamp = generation(self.collection)
         if not stamp or catalog.read_stamp(catalog.path_for(self.settings)) != stamp:
             _publish(self.settings, self.collection)  # e.g. an index from before catalogs
