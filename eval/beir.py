@@ -21,7 +21,7 @@ import os
 import resource
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -210,13 +210,11 @@ def ingest_corpus(
 ) -> dict[str, Any]:
     """Ingest the corpus (only what changed) with a progress bar; return time, rate, memory."""
     from rag.index import ingest
+    from rag.shell import ingest_progress
 
-    progress, close = _progress_bar() if show_progress else (None, lambda: None)
     start = time.perf_counter()
-    try:
+    with ingest_progress(enabled=show_progress) as progress:
         report = ingest([data.corpus], settings, embedder, progress=progress)
-    finally:
-        close()
     seconds = time.perf_counter() - start
     embedded = report.added + report.updated
     return {
@@ -275,45 +273,6 @@ def encode_floor(
         "ratio_to_floor": round(floor_s / ingest_s, 3),
         "load_average": round(os.getloadavg()[0], 1),
     }
-
-
-def _progress_bar() -> tuple[Callable[[int, int], None], Callable[[], None]]:
-    """A rich progress bar (chunks, rate, ETA) for ingest's progress callback."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    bar = Progress(
-        TextColumn("embedding chunks"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        transient=False,
-    )
-    task = bar.add_task("embed", total=None, rate="")
-    started = time.perf_counter()
-
-    def update(done: int, total: int) -> None:
-        if not bar.live.is_started:
-            bar.start()
-        rate = done / max(time.perf_counter() - started, 1e-9)
-        bar.update(task, completed=done, total=total, rate=f"{rate:.1f} chunks/s")
-
-    def close() -> None:
-        if bar.live.is_started:
-            bar.stop()
-
-    return update, close
 
 
 def render(results: Sequence[ModeResult], data: BeirSet, split: str) -> str:

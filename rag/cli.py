@@ -22,6 +22,7 @@ from rag.shell import (
     check_backend,
     err,
     fail,
+    ingest_progress,
     out,
     settings,
     to_json,
@@ -70,9 +71,11 @@ def ingest(
     ] = False,
     as_json: JSON = False,
 ) -> None:
-    """Read abstracts (seed layouts, JSONL, CSV, BibTeX) and index what changed."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+    """Read abstracts (seed layouts, JSONL, CSV, BibTeX, RIS, CSL-JSON) and index what changed.
 
+    JSON lines and JSON arrays stream, whatever their size; a killed run is resumed by
+    running it again (what was written is kept).
+    """
     from rag.embed import make_embedder
     from rag.index import ingest as run_ingest
 
@@ -81,25 +84,13 @@ def ingest(
     missing = [p for p in targets if not p.exists()]
     if missing:
         fail(f"no such file or folder: {missing[0]}")
-    with (
-        user_errors(),
-        Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-            disable=as_json,
-        ) as bar,
-    ):
-        task = bar.add_task("embedding chunks", total=None)
+    with user_errors(), ingest_progress(enabled=not as_json) as progress:
         report = run_ingest(
             targets,
             s,
             make_embedder(s.embed_model, s.embed_batch_size, s),
             rebuild=rebuild,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            progress=progress,
         )
     if as_json:
         out.print_json(to_json(asdict(report)))

@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from rag.embed_base import BUNDLED, ONNX_FP32, ONNX_INT8, default_model_cache
 
 Backend = Literal["auto", "extractive", "openai"]
+TokenHeader = Literal["X-Chroma-Token", "Authorization"]
+DEFAULT_TENANT, DEFAULT_DATABASE = "default_tenant", "default_database"  # Chroma's own defaults
 BACKENDS: tuple[str, ...] = get_args(Backend)  # the one list the CLI, eval and UI offer
 
 
@@ -39,6 +41,27 @@ class Settings(BaseSettings):
         description="Chroma server port (used only with chroma_host).",
     )
     chroma_ssl: bool = Field(False, description="Use https to reach the Chroma server.")
+    chroma_tenant: str = Field(
+        DEFAULT_TENANT,
+        validation_alias=_env("CHROMA_TENANT", "CHROMA_TENANT"),
+        description="Chroma tenant on the server (Chroma Cloud: yours); only with chroma_host.",
+    )
+    chroma_database: str = Field(
+        DEFAULT_DATABASE,
+        validation_alias=_env("CHROMA_DATABASE", "CHROMA_DATABASE"),
+        description="Chroma database within the tenant; used only with chroma_host.",
+    )
+    chroma_token: SecretStr | None = Field(
+        None,
+        validation_alias=_env("CHROMA_TOKEN", "CHROMA_API_KEY"),
+        description="Token sent with every request to the Chroma server (a Chroma Cloud API key, "
+        "or what an authenticating proxy in front of `chroma run` checks); never printed.",
+    )
+    chroma_token_header: TokenHeader = Field(
+        "X-Chroma-Token",
+        description="How the token is sent: 'X-Chroma-Token: <token>' (Chroma Cloud) or "
+        "'Authorization' ('Authorization: Bearer <token>').",
+    )
     corpus: list[Path] = Field(
         [Path("corpus/seeds")], description="Files or folders `paperchat ingest` reads by default."
     )
@@ -109,6 +132,14 @@ class Settings(BaseSettings):
             raise ValueError("must look like user:password")
         return value
 
+    @field_validator("chroma_token_header", mode="before")
+    @classmethod
+    def _header_name(cls, value: object) -> object:
+        """Accept the header name in any case, and 'Bearer' for Authorization."""
+        names = {"x-chroma-token": "X-Chroma-Token", "authorization": "Authorization"}
+        text = str(value).strip().lower()
+        return names.get("authorization" if text == "bearer" else text, value)
+
     def auth_pair(self) -> tuple[str, str] | None:
         """Return the UI login as (user, password), or None when no login is set."""
         if self.auth is None:
@@ -120,5 +151,8 @@ class Settings(BaseSettings):
         """Describe where the index lives, for `stats` and errors."""
         if self.chroma_host:
             scheme = "https" if self.chroma_ssl else "http"
-            return f"chroma server {scheme}://{self.chroma_host}:{self.chroma_port}"
+            where = f"chroma server {scheme}://{self.chroma_host}:{self.chroma_port}"
+            if (self.chroma_tenant, self.chroma_database) != (DEFAULT_TENANT, DEFAULT_DATABASE):
+                where += f" (tenant {self.chroma_tenant}, database {self.chroma_database})"
+            return where
         return f"embedded chroma at {self.data_dir / 'chroma'}"

@@ -15,7 +15,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,16 +25,18 @@ from rag.chunking import chunk_paper
 from rag.config import Settings
 from rag.embed import Embedder
 from rag.errors import exc_detail
-from rag.loaders import FileReport, LoadResult, load_paths, merge, source_name
+from rag.loaders import FileReport, FileStream, iter_files, merge, source_name
 from rag.lock import ingest_lock
 from rag.records import Chunk, Paper
 from rag.store import (
     PENDING,
+    StoredChunk,
     StoreError,
     add_chunks,
     drop_collection,
     generation,
     iter_chunks,
+    max_batch,
     open_collection,
     paper_from_metadata,
     paper_metadata,
@@ -44,7 +46,21 @@ from rag.store import (
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
-Progress = Callable[[int, int], None]
+BATCH_PAPERS = 256  # papers read, planned, embedded and written together
+DELTA_LIMIT = 20_000  # changed papers kept to update the catalog; past that it is re-read
+
+
+@dataclass(frozen=True)
+class IngestProgress:
+    """How far an ingest is: bytes of the input files read (papers are counted as they come)."""
+
+    bytes_read: int
+    bytes_total: int
+    papers: int  # papers read so far (unknown in advance: files stream)
+    chunks_embedded: int
+
+
+Progress = Callable[[IngestProgress], None]
 
 
 @dataclass(frozen=True)
@@ -94,24 +110,30 @@ def _file_of(source: str) -> str:
 
 @dataclass
 class _Existing:
-    """A paper already in the store, as its chunks' metadata describe it."""
+    """A paper already in the store, as its chunks' metadata (and texts, if read) describe it."""
 
     paper: Paper
     chunk_ids: list[str]
     n_chunks: int
     content_hash: str
+    texts: dict[int, str] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
         """Tell whether every chunk made it in (an ingest killed mid-write leaves fewer)."""
         return len(self.chunk_ids) == self.n_chunks
 
+    def whole(self) -> Paper:
+        """The paper with its abstract joined from its chunk texts (read with them)."""
+        return replace(self.paper, abstract=" ".join(self.texts[i] for i in sorted(self.texts)))
 
-def _existing_papers(collection: Collection, settings: Settings) -> dict[str, _Existing]:
+
+def _group(chunks: Iterable[StoredChunk], settings: Settings) -> dict[str, _Existing]:
+    """Group stored chunks by paper."""
     found: dict[str, _Existing] = {}
     chunk_id = "?"
     try:
-        for chunk in iter_chunks(collection, include_text=False):
+        for chunk in chunks:
             chunk_id = chunk.id
             pid = str(chunk.meta["paper_id"])
             if pid not in found:
@@ -124,48 +146,34 @@ def _existing_papers(collection: Collection, settings: Settings) -> dict[str, _E
                     content_hash=str(chunk.meta.get("content_hash")),
                 )
             found[pid].chunk_ids.append(chunk.id)
+            found[pid].texts[int(chunk.meta.get("chunk_index", 0))] = chunk.text
     except (KeyError, TypeError, ValueError) as exc:  # chunks without paperchat's metadata
-        raise StoreError(
-            f"the collection {settings.collection!r} in {settings.store_location()} holds "
-            f"chunks paperchat did not write (near chunk {chunk_id!r}: {type(exc).__name__} "
-            f"{exc}); rebuild it with `paperchat ingest --rebuild`"
-        ) from None
+        raise _foreign(settings, chunk_id, exc) from None
     return found
 
 
-def _plan(
-    loaded: Sequence[Paper], existing: dict[str, _Existing], files: set[str]
-) -> tuple[list[Paper], list[Paper], list[str]]:
-    """Decide which papers to (re)embed, which only need new metadata, which chunks to delete."""
-    to_embed: list[Paper] = []
-    to_relabel: list[Paper] = []
-    to_delete: list[str] = []
-    loaded_ids = {p.id for p in loaded}
-    for pid, old in existing.items():
-        if pid in loaded_ids:
-            continue
-        kept = tuple(s for s in old.paper.sources if _file_of(s) not in files)
-        if not kept:
-            to_delete.extend(old.chunk_ids)
-        elif kept != old.paper.sources:
-            to_relabel.append(replace(old.paper, sources=kept))
-    for paper in loaded:
-        if paper.id not in existing:
-            to_embed.append(paper)
-            continue
-        old = existing[paper.id]
-        others = replace(
-            old.paper, sources=tuple(s for s in old.paper.sources if _file_of(s) not in files)
-        )
-        final = merge(paper, others) if others.sources else paper
-        if not old.complete or content_hash(final) != old.content_hash:
-            to_delete.extend(old.chunk_ids)
-            to_embed.append(final)
-        elif final.sources != old.paper.sources or identifiers.key(final) != identifiers.key(
-            old.paper
-        ):
-            to_relabel.append(final)
-    return to_embed, to_relabel, to_delete
+def _foreign(settings: Settings, chunk_id: str, exc: Exception) -> StoreError:
+    return StoreError(
+        f"the collection {settings.collection!r} in {settings.store_location()} holds "
+        f"chunks paperchat did not write (near chunk {chunk_id!r}: {type(exc).__name__} "
+        f"{exc}); rebuild it with `paperchat ingest --rebuild`"
+    )
+
+
+def _sources(chunk: StoredChunk, settings: Settings) -> tuple[str, tuple[str, ...]]:
+    """A stored chunk's paper id and its paper's sources."""
+    try:
+        int(chunk.meta["n_chunks"])
+        return str(chunk.meta["paper_id"]), tuple(json.loads(str(chunk.meta["sources"])))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _foreign(settings, chunk.id, exc) from None
+
+
+def _stored_papers(
+    collection: Collection, settings: Settings, ids: list[str]
+) -> dict[str, _Existing]:
+    """The stored chunks (with texts) of the papers `ids`, grouped by paper."""
+    return _group(iter_chunks(collection, where={"paper_id": {"$in": ids}}), settings)
 
 
 def ingest(
@@ -175,25 +183,20 @@ def ingest(
     rebuild: bool = False,
     progress: Progress | None = None,
 ) -> IngestReport:
-    """Bring the index in line with the files under `paths`, embedding only what changed."""
+    """Bring the index in line with the files under `paths`, embedding only what changed.
+
+    Files stream: papers are read, planned, embedded and written BATCH_PAPERS at a time, so
+    memory does not grow with the input (beyond a set of the paper ids seen). A run killed at
+    any point leaves complete papers only; the next run skips what is already written.
+    """
     with ingest_lock(settings):
-        return _ingest(list(paths), settings, embedder, rebuild, progress)
-
-
-def _ingest(
-    paths: list[Path],
-    settings: Settings,
-    embedder: Embedder,
-    rebuild: bool,
-    progress: Progress | None,
-) -> IngestReport:
-    loaded = load_paths(paths)
-    if rebuild:
-        catalog.path_for(settings).unlink(missing_ok=True)
-        drop_collection(settings)
-    collection = open_collection(settings, create=True)
-    with _store_errors(settings):
-        return _apply(loaded, collection, settings, embedder, progress)
+        files = list(iter_files(paths))
+        if rebuild:
+            catalog.path_for(settings).unlink(missing_ok=True)
+            drop_collection(settings)
+        collection = open_collection(settings, create=True)
+        with _store_errors(settings):
+            return _Run(collection, settings, embedder, progress, files).run()
 
 
 @contextmanager
@@ -210,50 +213,183 @@ def _store_errors(settings: Settings) -> Iterator[None]:
         ) from None
 
 
-def _apply(
-    loaded: LoadResult,
-    collection: Collection,
-    settings: Settings,
-    embedder: Embedder,
-    progress: Progress | None,
-) -> IngestReport:
-    """Delete, relabel and embed so the collection matches the loaded papers."""
-    existing = _existing_papers(collection, settings)
-    files = {source_name(Path(f.path)) for f in loaded.files}  # every paper's source is one
-    to_embed, to_relabel, to_delete = _plan(loaded.papers, existing, files)
-    changes = bool(to_embed or to_relabel or to_delete)
-    relabelled = {p.id for p in to_relabel}
-    delta = _Delta(_current_catalog(settings, collection) if changes else None)
-    with writing(settings, collection, delta) if changes else nullcontext():
-        delta.removed = {c.rsplit(":", 1)[0] for c in to_delete} - {p.id for p in to_embed}
-        delta.changed += [(_stored(p, existing[p.id].content_hash, None), None) for p in to_relabel]
-        if to_delete:
-            collection.delete(ids=to_delete)
-        for paper in to_relabel:
-            old = existing[paper.id]
-            meta = _metadata(paper, old.content_hash, len(old.chunk_ids))
-            collection.update(
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+class _Run:
+    """One ingest: files read batch by batch, each batch planned against what is stored."""
+
+    def __init__(
+        self,
+        collection: Collection,
+        settings: Settings,
+        embedder: Embedder,
+        progress: Progress | None,
+        files: list[Path],
+    ) -> None:
+        self.collection, self.settings, self.embedder = collection, settings, embedder
+        self.progress = progress
+        self.files = files
+        self.names = {source_name(p) for p in files}  # every paper's source is one of these
+        self.total_bytes = sum(_size(p) for p in files)
+        self.read_bytes = 0  # of the files before the current one
+        self.batch: dict[str, Paper] = {}
+        self.batch_bytes = (0, 0)  # input read before and after the batch being written
+        self.seen: set[str] = set()  # ids of the papers of the batches written so far
+        self.added = self.updated = self.unchanged = self.chunks = self.papers = 0
+        self.delta: _Delta | None = None
+        self.stack = ExitStack()
+
+    def run(self) -> IngestReport:
+        """Read every file, write what changed, drop what no file holds any more."""
+        reports: list[FileReport] = []
+        held = False  # anything stored before this run (if not, nothing can have been removed)
+        for chunk in iter_chunks(self.collection, include_text=False, limit=1):
+            _sources(chunk, self.settings)  # another program's collection: refuse before writing
+            held = True
+        with self.stack:  # the writing bracket, entered at the first write (see `_begin`)
+            for path in self.files:
+                stream = FileStream(path)
+                merged = 0
+                for draft in stream:
+                    paper = draft.to_paper(draft.key)
+                    self.papers += 1
+                    if paper.id in self.batch:
+                        merged += 1
+                        self.batch[paper.id] = merge(self.batch[paper.id], paper)
+                        continue
+                    merged += paper.id in self.seen
+                    self.batch[paper.id] = paper
+                    if len(self.batch) >= BATCH_PAPERS:
+                        self._flush(self.read_bytes + stream.position)
+                reports.append(replace(stream.report, merged=merged))
+                self.read_bytes += stream.size
+            self._flush(self.read_bytes)
+            removed, kept = self._drop_unseen() if held else (0, 0)
+        stamp = generation(self.collection)
+        if not stamp or catalog.read_stamp(catalog.path_for(self.settings)) != stamp:
+            _publish(self.settings, self.collection)  # e.g. an index from before catalogs
+        return IngestReport(
+            files=tuple(reports),
+            papers_total=len(self.seen) + kept,
+            added=self.added,
+            updated=self.updated,
+            unchanged=self.unchanged,
+            removed=removed,
+            chunks_embedded=self.chunks,
+        )
+
+    def _report(self, share: float = 1.0) -> None:
+        """Tell progress: the batch's input counts as read in step with its chunks written."""
+        if self.progress is not None:
+            before, after = self.batch_bytes
+            done = before + int((after - before) * share)
+            self.progress(IngestProgress(done, self.total_bytes, self.papers, self.chunks))
+
+    def _flush(self, position: int) -> None:
+        """Plan the batch against the stored papers, then delete, relabel and embed."""
+        self.batch_bytes = (self.batch_bytes[1], position)
+        papers, self.batch = list(self.batch.values()), {}
+        stored = _stored_papers(self.collection, self.settings, [p.id for p in papers])
+        to_embed: list[Paper] = []
+        to_relabel: list[tuple[Paper, _Existing]] = []
+        to_delete: list[str] = []
+        for paper in papers:
+            again = paper.id in self.seen  # read from an earlier file of this run: merge
+            old = stored.get(paper.id)
+            if old is None:
+                to_embed.append(paper)
+                self.added += not again
+                continue
+            if again:
+                final = merge(old.whole(), paper)
+            else:
+                others = replace(old.paper, sources=self._others(old.paper.sources))
+                final = merge(paper, others) if others.sources else paper
+            if not old.complete or content_hash(final) != old.content_hash:
+                to_delete.extend(old.chunk_ids)
+                to_embed.append(final)
+                self.updated += not again
+                continue
+            self.unchanged += not again
+            if final.sources != old.paper.sources or identifiers.key(final) != identifiers.key(
+                old.paper
+            ):
+                to_relabel.append((final, old))
+        self.seen.update(p.id for p in papers)
+        self._write(to_embed, to_relabel, to_delete)
+        self._report()
+
+    def _others(self, sources: tuple[str, ...]) -> tuple[str, ...]:
+        """The sources from files outside this run."""
+        return tuple(s for s in sources if _file_of(s) not in self.names)
+
+    def _drop_unseen(self) -> tuple[int, int]:
+        """Take this run's files out of the sources of the stored papers they no longer hold.
+
+        A paper left without sources is deleted. Returns (papers deleted, papers kept that
+        this run did not read). Reads the metadata of every stored chunk, a page at a time.
+        """
+        gone: list[StoredChunk] = []
+        kept: set[str] = set()
+        for chunk in iter_chunks(self.collection, include_text=False):
+            pid, sources = _sources(chunk, self.settings)
+            if pid in self.seen:
+                continue
+            if self._others(sources) == sources:
+                kept.add(pid)
+            else:
+                gone.append(chunk)
+        to_delete: list[str] = []
+        to_relabel: list[tuple[Paper, _Existing]] = []
+        for old in _group(gone, self.settings).values():
+            others = self._others(old.paper.sources)
+            if others:
+                to_relabel.append((replace(old.paper, sources=others), old))
+                kept.add(old.paper.id)
+            else:
+                to_delete.extend(old.chunk_ids)
+        self._write([], to_relabel, to_delete)
+        removed = {c.rsplit(":", 1)[0] for c in to_delete}
+        if self.delta is not None:
+            self.delta.removed |= removed
+        return len(removed), len(kept)
+
+    def _begin(self) -> None:
+        """Enter the writing bracket at the first write (a run that changes nothing never does)."""
+        if self.delta is None:
+            self.delta = _Delta(_current_catalog(self.settings, self.collection))
+            self.stack.enter_context(writing(self.settings, self.collection, self.delta))
+
+    def _write(
+        self,
+        to_embed: list[Paper],
+        to_relabel: list[tuple[Paper, _Existing]],
+        to_delete: list[str],
+    ) -> None:
+        if not (to_embed or to_relabel or to_delete):
+            return
+        self._begin()
+        assert self.delta is not None
+        step = max_batch(self.collection)
+        for start in range(0, len(to_delete), step):
+            self.collection.delete(ids=to_delete[start : start + step])
+        for paper, old in to_relabel:  # n_chunks kept: a half-written paper stays invisible
+            meta = _metadata(paper, old.content_hash, old.n_chunks)
+            self.collection.update(
                 ids=old.chunk_ids,
                 metadatas=[
                     {**meta, "chunk_index": int(c.rsplit(":", 1)[1])} for c in old.chunk_ids
                 ],
             )
-        embedded = _embed_and_add(collection, to_embed, settings, embedder, progress, delta)
-    stamp = generation(collection)
-    if not stamp or catalog.read_stamp(catalog.path_for(settings)) != stamp:
-        _publish(settings, collection)  # e.g. an index from before catalogs, or a lost file
-    updated = sum(1 for p in to_embed if p.id in existing)
-    loaded_ids = {p.id for p in loaded.papers}
-    removed = sum(1 for pid in existing if pid not in loaded_ids and pid not in relabelled)
-    return IngestReport(
-        files=loaded.files,
-        papers_total=len(existing) + len(to_embed) - updated - removed,
-        added=len(to_embed) - updated,
-        updated=updated,
-        unchanged=len(loaded.papers) - len(to_embed),
-        removed=removed,
-        chunks_embedded=embedded,
-    )
+        self.delta.add([(_stored(p, old.content_hash, None), None) for p, old in to_relabel])
+        self.chunks += _embed_and_add(
+            self.collection, to_embed, self.settings, self.embedder, self._report, self.delta
+        )
 
 
 def _embed_and_add(
@@ -261,42 +397,62 @@ def _embed_and_add(
     papers: Sequence[Paper],
     settings: Settings,
     embedder: Embedder,
-    progress: Progress | None,
+    progress: Callable[[float], None] | None = None,
     delta: _Delta | None = None,
 ) -> int:
-    """Embed papers' chunks in batches and write each paper's chunks together."""
+    """Embed papers' chunks in groups and write each paper's chunks together.
+
+    `progress` gets the share of the chunks written so far after each write.
+    """
     plans: list[tuple[Paper, list[Chunk]]] = [
         (p, chunk_paper(p, settings.chunk_tokens, embedder.count_tokens)) for p in papers
     ]
     total = sum(len(chunks) for _, chunks in plans)
-    done = 0
+    limit = min(settings.embed_batch_size * 4, max_batch(collection))
+    done = size = 0
     batch: list[tuple[Paper, list[Chunk]]] = []
-    for item in plans:
+    for i, item in enumerate(plans):
         batch.append(item)
-        if sum(len(c) for _, c in batch) >= settings.embed_batch_size * 4 or item is plans[-1]:
-            chunks = [c for _, cs in batch for c in cs]
-            metas = [_metadata(p, content_hash(p), len(cs)) for p, cs in batch for _ in cs]
-            vectors = embedder.embed_documents([c.dense_text for c in chunks])
-            add_chunks(collection, chunks, vectors, metas)
-            if delta is not None:
-                delta.changed += [
+        size += len(item[1])
+        if i + 1 < len(plans) and size + len(plans[i + 1][1]) <= limit:
+            continue  # the next paper still fits: a write holds whole papers, within the limit
+        chunks = [c for _, cs in batch for c in cs]
+        metas = [_metadata(p, content_hash(p), len(cs)) for p, cs in batch for _ in cs]
+        vectors = embedder.embed_documents([c.dense_text for c in chunks])
+        add_chunks(collection, chunks, vectors, metas)
+        if delta is not None:
+            delta.add(
+                [
                     (_stored(p, content_hash(p), [c.text for c in cs]), [c.text for c in cs])
                     for p, cs in batch
                 ]
-            done += len(chunks)
-            if progress:
-                progress(done, total)
-            batch = []
+            )
+        done += len(chunks)
+        if progress:
+            progress(done / total)
+        batch, size = [], 0
     return total
 
 
 @dataclass
 class _Delta:
-    """What an ingest changed, for updating the catalog it started from (if it had one)."""
+    """What an ingest changed, for updating the catalog it started from (if it had one).
+
+    Past DELTA_LIMIT changed papers it lets go of the base and the changes (memory stays
+    bounded) and the catalog is read back from Chroma at the end instead.
+    """
 
     base: catalog.Catalog | None
     removed: set[str] = field(default_factory=set)
     changed: list[tuple[Paper, list[str] | None]] = field(default_factory=list)
+
+    def add(self, changed: list[tuple[Paper, list[str] | None]]) -> None:
+        """Record papers written or relabelled (with their chunk texts when written)."""
+        if self.base is None:
+            return
+        self.changed += changed
+        if len(self.changed) > DELTA_LIMIT:
+            self.base, self.changed = None, []
 
 
 def _current_catalog(settings: Settings, collection: Collection) -> catalog.Catalog | None:

@@ -7,14 +7,17 @@ to it (`serve` from ui, `eval` from eval; see `rag.cli.register_commands`) use t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 
 from rag.config import BACKENDS, Settings
+
+if TYPE_CHECKING:
+    from rag.index import IngestProgress
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -74,6 +77,50 @@ def check_backend(backend: str | None) -> None:
     """Leave with a usage error (exit 2) unless `backend` is unset or one paperchat knows."""
     if backend and backend not in BACKENDS:
         fail(f"unknown backend {backend!r}: use {', '.join(BACKENDS)}", 2)
+
+
+@contextmanager
+def ingest_progress(enabled: bool = True) -> Iterator[Callable[[IngestProgress], None]]:
+    """A progress bar for `rag.index.ingest`: share of the input bytes read, papers/s, ETA.
+
+    Files stream, so the number of papers is not known in advance; the bar and its ETA
+    follow the bytes read (a batch's bytes count as its chunks are written).
+    """
+    import time
+
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("ingest"),
+        BarColumn(bar_width=20),
+        TaskProgressColumn(),
+        DownloadColumn(binary_units=True),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not enabled,
+    )
+    task = bar.add_task("ingest", total=None, rate="")
+    started = time.perf_counter()
+
+    def update(p: IngestProgress) -> None:
+        rate = p.papers / max(time.perf_counter() - started, 1e-9)
+        rate_text = f"{p.papers:,} papers {rate:,.1f}/s"
+        bar.update(task, completed=p.bytes_read, total=p.bytes_total, rate=rate_text)
+
+    with bar:
+        yield update
 
 
 def to_json(obj: Any) -> str:

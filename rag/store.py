@@ -44,17 +44,9 @@ def _client(settings: Settings) -> Any:
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
-    chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_host:
-        try:
-            return chromadb.HttpClient(
-                host=settings.chroma_host,
-                port=settings.chroma_port,
-                ssl=settings.chroma_ssl,
-                settings=chroma_settings,
-            )
-        except Exception as exc:
-            raise StoreError(f"cannot reach {settings.store_location()}: {exc}") from exc
+        return _server_client(settings)
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
     path = settings.data_dir / "chroma"
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -69,6 +61,61 @@ def _client(settings: Settings) -> Any:
     except Exception as exc:
         _forget_client(str(path))
         raise _unreadable(path, exc) from None
+
+
+def _server_client(settings: Settings) -> Any:
+    """A client of the Chroma server: its tenant and database, the token in its header.
+
+    The token goes through chromadb's own token provider (`X-Chroma-Token: <token>` or
+    `Authorization: Bearer <token>`); it is never part of an error message.
+    """
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    auth: dict[str, Any] = {}
+    if settings.chroma_token is not None:
+        auth = {
+            "chroma_client_auth_provider": "chromadb.auth.token_authn.TokenAuthClientProvider",
+            "chroma_client_auth_credentials": settings.chroma_token.get_secret_value(),
+            "chroma_auth_token_transport_header": settings.chroma_token_header,
+        }
+    try:
+        return chromadb.HttpClient(
+            host=settings.chroma_host or "",
+            port=settings.chroma_port,
+            ssl=settings.chroma_ssl,
+            settings=ChromaSettings(anonymized_telemetry=False, **auth),
+            tenant=settings.chroma_tenant,
+            database=settings.chroma_database,
+        )
+    except Exception as exc:
+        raise server_error(settings, exc) from None
+
+
+def server_error(settings: Settings, exc: BaseException) -> StoreError:
+    """One line for a failure at the Chroma server, naming the setting that fixes it."""
+    detail = exc_detail(exc)
+    if settings.chroma_token is not None:
+        detail = detail.replace(settings.chroma_token.get_secret_value(), "***")
+    where = settings.store_location()
+    low = detail.lower()
+    if any(s in low for s in ("401", "403", "unauthori", "forbidden", "authentic", "permission")):
+        if settings.chroma_token is None:
+            return StoreError(
+                f"{where} refused a request sent without a token ({detail}); set "
+                "PAPERCHAT_CHROMA_TOKEN (and PAPERCHAT_CHROMA_TOKEN_HEADER=Authorization if it "
+                "expects 'Authorization: Bearer')"
+            )
+        return StoreError(
+            f"{where} refused the token sent in the {settings.chroma_token_header} header "
+            f"({detail}); check PAPERCHAT_CHROMA_TOKEN and PAPERCHAT_CHROMA_TOKEN_HEADER"
+        )
+    if "tenant" in low or "database" in low:
+        return StoreError(
+            f"{where}: {detail}; check PAPERCHAT_CHROMA_TENANT and PAPERCHAT_CHROMA_DATABASE "
+            "(they must exist on the server)"
+        )
+    return StoreError(f"cannot reach {where} ({detail})")
 
 
 def _unreadable(path: Any, exc: BaseException) -> StoreError:
@@ -113,7 +160,7 @@ def open_collection(settings: Settings, create: bool = False) -> Collection:
         raise
     except Exception as exc:
         if settings.chroma_host:
-            raise StoreError(f"{settings.store_location()} failed: {exc}") from None
+            raise server_error(settings, exc) from None
         _forget_client(str(settings.data_dir / "chroma"))
         raise _unreadable(settings.data_dir / "chroma", exc) from None
     meta = collection.metadata or {}
@@ -201,19 +248,34 @@ class StoredChunk:
     meta: dict[str, Any]
 
 
-def iter_chunks(collection: Collection, include_text: bool = True) -> Iterator[StoredChunk]:
-    """Yield every chunk in the collection, page by page."""
+def max_batch(collection: Collection) -> int:
+    """Records the server takes per write and returns per read (`get_max_batch_size`).
+
+    A local `chroma run` says 5,461; Chroma Cloud documents 300 records per write and 300
+    results per request.
+    """
+    return int(collection._client.get_max_batch_size())  # Collection keeps its client here
+
+
+def iter_chunks(
+    collection: Collection,
+    include_text: bool = True,
+    limit: int | None = None,
+    where: dict[str, Any] | None = None,
+) -> Iterator[StoredChunk]:
+    """Yield every chunk in the collection (those `where` matches; the first `limit`), paged."""
     include: list[Any] = ["metadatas", "documents"] if include_text else ["metadatas"]
     offset = 0
+    size = min(PAGE, max_batch(collection), limit or PAGE)
     while True:
-        page = collection.get(include=include, limit=PAGE, offset=offset)
+        page = collection.get(include=include, limit=size, offset=offset, where=where)
         ids = page["ids"]
         docs = page.get("documents") or [""] * len(ids)
         for cid, doc, meta in zip(ids, docs, page["metadatas"] or [], strict=True):
-            yield StoredChunk(cid, doc or "", dict(meta))
-        if len(ids) < PAGE:
+            yield StoredChunk(cid, doc or "", dict(meta or {}))
+        offset += len(ids)
+        if len(ids) < size or (limit is not None and offset >= limit):
             return
-        offset += PAGE
 
 
 def complete_papers(collection: Collection) -> list[tuple[Paper, list[str]]]:

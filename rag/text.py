@@ -34,9 +34,9 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9\\])")
 def clean(text: str) -> str:
     """Collapse whitespace and drop simple LaTeX formatting commands."""
     text = unicodedata.normalize("NFKC", text)
-    for _ in range(2):  # nested \textbf{\textit{x}}
+    for _ in range(2 if "\\" in text else 0):  # nested \textbf{\textit{x}}
         text = _LATEX_FORMAT.sub(r"\1", text)
-    return _SPACE.sub(" ", text).strip()
+    return " ".join(text.split())  # what `\s+` -> " " and strip() give, several times faster
 
 
 def fingerprint(abstract: str) -> str:

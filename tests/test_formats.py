@@ -270,3 +270,102 @@ def test_identifiers_survive_ingest_reload_and_relabel(tmp_path: Path, embedder)
     (from_chroma,) = Retriever(settings, embedder).papers
     for paper in (from_catalog, from_chroma):
         assert (paper.source_ids, paper.doi) == (("7", "z"), "10.1000/w")
+
+
+# --- bad input: one-line warnings, good records kept, nothing half-written -------------------
+
+
+def test_json_array_of_mixed_encodings_is_read_byte_by_byte(tmp_path: Path) -> None:
+    utf8 = json.dumps({"title": "Café widgets", "abstract": A2}, ensure_ascii=False).encode()
+    cp = json.dumps({"title": "Müller gardens", "abstract": A3}, ensure_ascii=False)
+    path = write(tmp_path / "lib.json", b"[\n  " + utf8 + b",\n  " + cp.encode("cp1252") + b"\n]")
+    _, papers, report = load_one(path)
+    assert set(papers) == {"Café widgets", "Müller gardens"} and report.layout == "json array"
+    assert report.notes == (
+        "not UTF-8; 1 bytes decoded as Windows-1252/Latin-1, the rest as UTF-8 (re-save it as "
+        "UTF-8 if accents look wrong)",
+    )
+
+
+def test_identifier_without_abstract_is_named_in_its_warning(tmp_path: Path) -> None:
+    lines = [
+        {"id": "2101.00001", "title": "arXiv, no abstract", "categories": "cs.CL", "abstract": ""},
+        {"_id": "doc-9", "title": "BEIR, no text", "text": "  "},
+        {"_id": "doc-10", "title": "Kept", "text": A1},
+        {"DOI": "https://doi.org/10.5555/ABC", "title": "DOI only"},
+    ]
+    path = write(tmp_path / "mixed.jsonl", "\n".join(json.dumps(x) for x in lines) + "\n")
+    result, papers, report = load_one(path)
+    assert set(papers) == {"Kept"}
+    assert report.warnings() == [
+        f"{path}: skipped line 1: empty abstract (arXiv 2101.00001)",
+        f"{path}: skipped line 2: empty abstract (id doc-9)",
+        f"{path}: skipped line 4: empty abstract (doi 10.5555/abc)",
+    ]
+
+
+def test_utf16_broken_mid_file_keeps_what_came_before(tmp_path: Path) -> None:
+    lines = [json.dumps({"title": f"W{i}", "abstract": f"{A2} Case {i}."}) for i in range(60)]
+    raw = ("\n".join(lines) + "\n").encode("utf-16")  # ~28 KB
+    path = write(tmp_path / "u16.jsonl", raw + b"\x00\xd8" + "\n".encode("utf-16-le") * 9000)
+    _, papers, report = load_one(path)
+    (skip,) = report.skipped
+    assert skip.reason == "not valid UTF-16 from this line on; the rest is not read"
+    # decoded 8 KB at a time: the records of the piece holding the bad bytes go with it
+    assert 40 <= len(papers) == skip.line - 1 < 60
+    assert set(papers) == {f"W{i}" for i in range(len(papers))}
+
+
+def test_bad_records_leave_only_whole_good_papers_in_the_index(
+    tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from collections import Counter
+
+    from rag.cli import app
+    from rag.store import open_collection
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    good = [json.dumps({"id": f"2101.0000{i}", "abstract": a}) for i, a in enumerate((A1, A2))]
+    write(
+        corpus / "snapshot.jsonl",
+        "\n".join([good[0], '{"id": "2101.00009", "categories": "cs.CL"}', "{oops", good[1]])
+        + "\n"
+        + good[1][:40],  # a download cut mid-record
+    )
+    write(corpus / "refs.ris", RIS.format(a2_head=A3, a2_tail="", a3=A4, a4=A4))
+    settings = make_settings(tmp_path / "idx", chunk_tokens=32)
+    from rag.index import ingest
+
+    report = ingest([corpus], settings, embedder)
+    assert report.papers_total == 4 and report.skipped == 5  # RIS: no abstract, a repeat
+    warnings = [w for f in report.files for w in f.warnings()]
+    assert all("\n" not in w and ("refs.ris" in w or "snapshot.jsonl" in w) for w in warnings)
+    assert any("line 2: empty abstract (arXiv 2101.00009)" in w for w in warnings)
+    assert any("line 5: invalid JSON" in w for w in warnings)
+    metas = open_collection(settings).get(include=["metadatas"])["metadatas"] or []
+    per_paper = Counter(str(m["paper_id"]) for m in metas)
+    assert len(per_paper) == 4
+    assert per_paper == Counter({str(m["paper_id"]): int(m["n_chunks"]) for m in metas})
+    monkeypatch.setenv("PAPERCHAT_DATA_DIR", str(tmp_path / "idx"))
+    monkeypatch.setenv("PAPERCHAT_CHUNK_TOKENS", "32")
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["ingest", str(corpus)])
+    assert result.exit_code == 3 and "Traceback" not in result.output, result.output
+    assert "0 added, 0 updated, 4 unchanged" in result.stdout
+
+
+def test_utf16_json_array_broken_part_way_reports_what_was_read(tmp_path: Path) -> None:
+    items = [json.dumps({"title": f"W{i}", "abstract": f"{A2} Case {i}."}) for i in range(7000)]
+    raw = ("[\n" + ",\n".join(items) + ",\n").encode("utf-16")  # 1.4M characters, 2.8 MB
+    path = write(tmp_path / "u16.json", raw + b"\x00\xd8" + "]".encode("utf-16-le") * 9000)
+    result, papers, report = load_one(path)
+    assert report.layout == "json array"
+    assert report.error == (
+        f"not valid UTF-16 in the piece read up to byte {path.stat().st_size:,}; "
+        "the records before that piece were read"
+    )
+    assert 4000 < report.found == len(papers) < 7000  # the first 1M-character piece was read
+    (line,) = report.warnings()
+    assert line.startswith(f"{path}: skipped file: not valid UTF-16")

@@ -88,3 +88,31 @@ def test_second_concurrent_ingest_is_refused(tmp_path: Path, small_corpus: Path,
     with ingest_lock(settings), pytest.raises(StoreError, match="another ingest is running"):
         ingest([small_corpus], settings, embedder)
     assert ingest([small_corpus], settings, embedder).added == 3  # the lock is released
+
+
+def test_relabelling_keeps_a_half_written_paper_invisible(
+    tmp_path: Path, small_corpus: Path, embedder
+) -> None:  # type: ignore[no-untyped-def]
+    from rag import catalog
+    from rag.catalog import contents
+    from rag.store import PENDING, set_generation
+
+    settings = make_settings(tmp_path / "idx", chunk_tokens=32)
+    rows = [json.loads(x) for x in (small_corpus / "papers.jsonl").read_text("utf-8").splitlines()]
+    (small_corpus / "more.jsonl").write_text(json.dumps(rows[2]) + "\n", "utf-8")  # Tidal twice
+    ingest([small_corpus], settings, embedder)
+    collection = open_collection(settings)
+    ids = collection.get(where={"title": "Tidal Parsing"})["ids"]
+    set_generation(collection, PENDING + "killed")  # what an ingest killed mid-write leaves:
+    catalog.path_for(settings).unlink()  # a pending stamp, no catalog, a paper's chunk missing
+    collection.delete(ids=ids[:1])
+    (small_corpus / "papers.jsonl").write_text(
+        "\n".join(json.dumps(r) for r in rows[:2]) + "\n", "utf-8"
+    )
+    report = ingest([small_corpus / "papers.jsonl"], settings, embedder)  # relabels Tidal
+    assert (report.removed, report.chunks_embedded) == (0, 0)
+    assert "Tidal Parsing" not in {p.title for p in contents(settings).papers}
+    report = ingest([small_corpus / "more.jsonl"], settings, embedder)
+    assert report.updated == 1  # found incomplete, embedded again
+    tidal = [p for p in contents(settings).papers if p.title == "Tidal Parsing"]
+    assert len(tidal) == 1 and [s.rsplit("/", 1)[1] for s in tidal[0].sources] == ["more.jsonl:1"]

@@ -319,8 +319,9 @@ def test_50mb_single_line_file_is_refused_quickly_and_cheaply(tmp_path: Path) ->
 
 
 def test_oversized_and_special_files_are_refused_before_reading(tmp_path: Path) -> None:
-    huge = tmp_path / "huge.jsonl"
-    with huge.open("wb") as handle:  # sparse: no disk space used, never read
+    huge = tmp_path / "huge.csv"  # a layout read whole (JSON lines and arrays stream instead)
+    with huge.open("wb") as handle:  # a CSV head, then sparse: no disk space used, never read
+        handle.write(b"title,abstract\n" + b"T,some abstract text\n" * 4000)
         handle.truncate(MAX_FILE_BYTES + 1)
     fifo = tmp_path / "pipe.jsonl"
     os.mkfifo(fifo)  # opening it would block forever

@@ -6,7 +6,7 @@ Layouts are detected from content, never from file names: see `corpus/README.md`
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,12 +16,16 @@ from rag.loaders.base import (
     MAX_ABSTRACT_CHARS,
     MAX_FILE_BYTES,
     Draft,
+    LineReader,
     Note,
     Skip,
+    TextReader,
     UnreadableFile,
     decode_file,
+    sniff,
+    split,
 )
-from rag.loaders.documents import is_ris, parse_json_document, parse_ris
+from rag.loaders.documents import is_ris, parse_json_array, parse_json_document, parse_ris
 from rag.loaders.seeds import parse_abstract_lines, parse_author_list, parse_daily_page
 from rag.loaders.structured import parse_bibtex, parse_csv, parse_jsonl
 from rag.records import Paper
@@ -31,6 +35,7 @@ __all__ = [
     "MAX_ABSTRACT_CHARS",
     "MAX_FILE_BYTES",
     "FileReport",
+    "FileStream",
     "LoadResult",
     "Skip",
     "detect_layout",
@@ -40,8 +45,15 @@ __all__ = [
 ]
 
 Parser = Callable[[str], tuple[list[Draft], list[Skip]]]
+
+
+def _jsonl_text(text: str) -> tuple[list[Draft], list[Skip]]:
+    """JSON lines already in memory (a file whose head was not JSON lines, e.g. a long line)."""
+    return split(parse_jsonl(enumerate(text.split("\n"), 1)))
+
+
 _PARSERS: dict[str, Parser] = {
-    "jsonl": parse_jsonl,
+    "jsonl": _jsonl_text,
     "json": parse_json_document,
     "ris": parse_ris,
     "csv": parse_csv,
@@ -179,59 +191,141 @@ def _markup_kind(text: str) -> str | None:
     return None
 
 
-def load_file(path: Path) -> tuple[list[Draft], FileReport]:
-    """Parse one file; a file that cannot be read yields an error report, not an exception."""
-    try:
-        decoded = decode_file(path)
-    except UnreadableFile as exc:
-        return [], FileReport(
-            path=str(path), layout="unreadable", found=0, merged=0, skipped=(), error=str(exc)
-        )
-    text, notes = decoded.text, decoded.notes
-    markup = _markup_kind(text)
-    if markup:
-        error = (
-            f"looks like {markup}, not a corpus file; save its text, or export "
-            "JSONL/CSV/BibTeX/RIS/CSL-JSON"
-        )
-        return [], FileReport(
-            path=str(path), layout="markup", found=0, merged=0, skipped=(), error=error, notes=notes
-        )
-    layout = detect_layout(text[:65536])
-    too_long: list[Skip] = []
-    if layout != "json":  # one JSON document may well be a single huge line
-        text, too_long = _drop_long_lines(text)
-        layout = detect_layout(text)
-    if layout == "empty":
-        empty = None if too_long else "file is empty"
-        return [], FileReport(
-            path=str(path),
+STREAMED = ("jsonl", "json array")  # layouts read record by record, whatever the file's size
+
+
+class FileStream:
+    """One file's papers, read as they come: iterate for the drafts, then take `report`.
+
+    JSON lines and JSON arrays stream (`LineReader`, `parse_json_array`): memory holds one
+    record, whatever the file's size, and `position` follows the bytes read. Other layouts
+    are read whole (up to MAX_FILE_BYTES) and parsed in memory. Either way the drafts are
+    deduplicated within the file (a later copy of an abstract is a skip) and named by source.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = 0
+        self._reader: LineReader | TextReader | None = None
+        self._done = False
+        self._report: FileReport | None = None
+        self._found = 0  # drafts yielded so far
+        self._skips: list[Skip] = []
+
+    @property
+    def position(self) -> int:
+        """Bytes of the file read so far."""
+        if self._reader is not None and not self._done:
+            return self._reader.position
+        return self.size if self._done else 0
+
+    @property
+    def report(self) -> FileReport:
+        """What the file yielded; complete once the drafts have all been read."""
+        assert self._report is not None, "read the drafts first"
+        return self._report
+
+    def _fail(self, layout: str, error: str) -> None:
+        """Report a file that could not be read (to the end): what came before it stays."""
+        skipped = tuple(sorted(self._skips, key=lambda s: s.line))
+        self._report = FileReport(str(self.path), layout, self._found, 0, skipped, error=error)
+
+    def __iter__(self) -> Iterator[Draft]:
+        try:
+            self.size, head = sniff(self.path)
+        except UnreadableFile as exc:
+            self._fail("unreadable", str(exc))
+            return
+        markup = _markup_kind(head)
+        if markup:
+            self._fail(
+                "markup",
+                f"looks like {markup}, not a corpus file; save its text, or export "
+                "JSONL/CSV/BibTeX/RIS/CSL-JSON",
+            )
+            return
+        layout = detect_layout(head)
+        if layout == "json" and head.lstrip().startswith("["):
+            layout = "json array"
+        try:
+            if layout in STREAMED:
+                yield from self._streamed(layout)
+            else:
+                yield from self._whole()
+        except UnreadableFile as exc:
+            self._fail(layout if self._found else "unreadable", str(exc))
+        except OSError as exc:
+            self._fail(
+                layout if self._found else "unreadable", f"cannot read: {exc.strerror or exc}"
+            )
+        finally:
+            self._done = True
+
+    def _streamed(self, layout: str) -> Iterator[Draft]:
+        with self.path.open("rb") as handle:
+            if layout == "jsonl":
+                lines = LineReader(handle)
+                self._reader = lines
+                yield from self._records(layout, parse_jsonl(lines), lines.notes)
+            else:
+                text = TextReader(handle)
+                self._reader = text
+                yield from self._records(layout, parse_json_array(text.read), text.notes)
+
+    def _whole(self) -> Iterator[Draft]:
+        decoded = decode_file(self.path)
+        text, notes = decoded.text, decoded.notes
+        layout = detect_layout(text[:65536])
+        too_long: list[Skip] = []
+        if layout != "json":  # one JSON document may well be a single huge line
+            text, too_long = _drop_long_lines(text)
+            layout = detect_layout(text)
+        if layout == "empty":
+            self._report = FileReport(
+                str(self.path),
+                layout,
+                0,
+                0,
+                tuple(too_long),
+                error=None if too_long else "file is empty",
+                notes=notes,
+            )
+            return
+        drafts, skips = _PARSERS[layout](text)
+        del text
+        yield from self._records(layout, iter([*skips, *too_long, *drafts]), lambda: notes)
+
+    def _records(
+        self, layout: str, items: Iterator[Draft | Skip], notes: Callable[[], tuple[str, ...]]
+    ) -> Iterator[Draft]:
+        """Dedupe and name the parsed records, collecting skips and notes for the report."""
+        first: dict[str, int] = {}
+        skips = self._skips
+        marks: list[str] = []
+        name = source_name(self.path)
+        for item in items:
+            if isinstance(item, Note):
+                marks.append(f"line {item.line}: {item.reason}")
+            elif isinstance(item, Skip):
+                skips.append(item)
+            else:
+                key = fingerprint(item.abstract)
+                if key in first:
+                    reason = f"duplicate of line {first[key]} (same abstract)"
+                    skips.append(Skip(line=item.line, reason=reason))
+                    continue
+                first[key] = item.line
+                self._found += 1
+                yield replace(item, key=key, source=f"{name}:{item.line}")
+        self._report = FileReport(
+            path=str(self.path),
             layout=layout,
-            found=0,
+            found=len(first),
             merged=0,
-            skipped=tuple(too_long),
-            error=empty,
-            notes=notes,
+            skipped=tuple(sorted(skips, key=lambda s: s.line)),
+            notes=notes() + tuple(marks),
+            error=None if first or skips else f"no papers found ({layout} layout)",
         )
-    drafts, skips = _PARSERS[layout](text)
-    del text
-    notes += tuple(f"line {s.line}: {s.reason}" for s in skips if isinstance(s, Note))
-    skips = [s for s in skips if not isinstance(s, Note)] + too_long
-    drafts, dupes = _dedupe(drafts)
-    name = source_name(path)
-    drafts = [replace(d, source=f"{name}:{d.line}") for d in drafts]
-    all_skips = sorted([*skips, *dupes], key=lambda s: s.line)
-    report = FileReport(
-        path=str(path),
-        layout=layout,
-        found=len(drafts),
-        merged=0,
-        skipped=tuple(all_skips),
-        notes=notes,
-    )
-    if not drafts and not all_skips:
-        report = replace(report, error=f"no papers found ({layout} layout)")
-    return drafts, report
 
 
 MAX_LINE_CHARS = 1_000_000  # 50x the longest abstract: no layout has a record line this long
@@ -258,38 +352,21 @@ def _drop_long_lines(text: str) -> tuple[str, list[Skip]]:
     return "".join(parts), skips
 
 
-def _dedupe(drafts: list[Draft]) -> tuple[list[Draft], list[Skip]]:
-    """Keep the first record of each abstract within one file; later copies are skips."""
-    first: dict[str, int] = {}
-    kept: list[Draft] = []
-    skips: list[Skip] = []
-    for draft in drafts:
-        key = fingerprint(draft.abstract)
-        if key in first:
-            skips.append(
-                Skip(line=draft.line, reason=f"duplicate of line {first[key]} (same abstract)")
-            )
-            continue
-        first[key] = draft.line
-        kept.append(replace(draft, key=key))
-    return kept, skips
-
-
 def load_paths(paths: Iterable[Path]) -> LoadResult:
-    """Load every file under `paths` and merge papers that share an abstract."""
+    """Load every file under `paths` and merge papers that share an abstract (all in memory)."""
     merged: dict[str, Paper] = {}
     reports: list[FileReport] = []
     for path in iter_files(paths):
-        drafts, report = load_file(path)
+        stream = FileStream(path)
         dupes = 0
-        for draft in drafts:
-            paper = draft.to_paper(draft.key or fingerprint(draft.abstract))
+        for draft in stream:
+            paper = draft.to_paper(draft.key)
             if paper.id in merged:
                 dupes += 1
                 merged[paper.id] = merge(merged[paper.id], paper)
             else:
                 merged[paper.id] = paper
-        reports.append(replace(report, merged=dupes))
+        reports.append(replace(stream.report, merged=dupes))
     return LoadResult(papers=tuple(merged.values()), files=tuple(reports))
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import codecs
+import io
 import re
 import stat
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from rag.records import Paper
 from rag.text import clean, derive_title
@@ -14,7 +17,9 @@ from rag.text import clean, derive_title
 MIN_ABSTRACT_CHARS = 80
 MAX_ABSTRACT_CHARS = 20_000  # the longest real abstracts are ~5,000 characters
 MAX_TITLE_CHARS = 1_000
-MAX_FILE_BYTES = 200 * 1024 * 1024  # refused before reading: a corpus file, not a data dump
+MAX_FILE_BYTES = 200 * 1024 * 1024  # for layouts read whole; JSON lines and arrays stream
+MAX_LINE_BYTES = 1_000_000  # 50x the longest abstract: no JSON line of a record is this long
+HEAD_BYTES = 65536  # what layout detection reads of a file
 _SNIFF_BYTES = 4096
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # never part of prose
 _MAGIC = {
@@ -85,6 +90,15 @@ class Draft:
         )
 
 
+def split(items: Iterable[Draft | Skip]) -> tuple[list[Draft], list[Skip]]:
+    """Separate a parser's records into drafts and skips, each in file order."""
+    drafts: list[Draft] = []
+    skips: list[Skip] = []
+    for item in items:
+        (drafts if isinstance(item, Draft) else skips).append(item)  # type: ignore[arg-type]
+    return drafts, skips
+
+
 def check_abstract(abstract: str) -> str | None:
     """Return why an abstract is unusable, or None when it is fine."""
     if len(abstract) > 4 * MAX_ABSTRACT_CHARS:  # don't normalise megabytes just to reject them
@@ -111,22 +125,58 @@ class Decoded:
     notes: tuple[str, ...] = ()
 
 
-def decode_file(path: Path) -> Decoded:
-    """Decode a file as UTF-8, BOM-marked UTF-16, or (with a note) Windows-1252 text.
-
-    Raises UnreadableFile for anything that is not a regular text file: missing, special,
-    over MAX_FILE_BYTES, binary (NUL bytes, known magic numbers), or undecodable.
-    """
+def _regular_size(path: Path) -> int:
+    """The size of a regular file; UnreadableFile for anything else."""
     try:
         info = path.stat()
     except OSError as exc:
         raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from exc
     if not stat.S_ISREG(info.st_mode):
         raise UnreadableFile("not a regular file")
-    if info.st_size > MAX_FILE_BYTES:
+    return info.st_size
+
+
+def _check_binary(head: bytes) -> None:
+    """Raise UnreadableFile when a file's first bytes say it is not text."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return
+    for magic, kind in _MAGIC.items():
+        if head.startswith(magic):
+            raise UnreadableFile(f"binary file ({kind}); export its text first")
+    if b"\x00" in head[:_SNIFF_BYTES]:
+        raise UnreadableFile("binary file (contains NUL bytes)")
+
+
+def sniff(path: Path) -> tuple[int, str]:
+    """A file's size and its first HEAD_BYTES decoded leniently, for layout detection.
+
+    Raises UnreadableFile for what is not a regular text file (missing, special, binary).
+    Reads no more than the head, whatever the file's size.
+    """
+    size = _regular_size(path)
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(HEAD_BYTES)
+    except OSError as exc:
+        raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from exc
+    _check_binary(head)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return size, head[: len(head) // 2 * 2].decode("utf-16", errors="replace")
+    return size, head.decode("utf-8", errors="replace").removeprefix("\ufeff")
+
+
+def decode_file(path: Path) -> Decoded:
+    """Decode a whole file as UTF-8, BOM-marked UTF-16, or (with a note) Windows-1252 text.
+
+    Raises UnreadableFile for anything that is not a regular text file: missing, special,
+    over MAX_FILE_BYTES, binary (NUL bytes, known magic numbers), or undecodable.
+    """
+    size = _regular_size(path)
+    if size > MAX_FILE_BYTES:
         raise UnreadableFile(
-            f"file too large ({info.st_size / 2**20:,.0f} MB; the limit is "
-            f"{MAX_FILE_BYTES // 2**20} MB); split it into smaller files"
+            f"file too large ({size / 2**20:,.0f} MB; the limit is "
+            f"{MAX_FILE_BYTES // 2**20} MB for layouts read whole; JSON lines and JSON arrays "
+            "have none); split it into smaller files or convert it to JSONL"
         )
     try:
         raw = path.read_bytes()
@@ -134,6 +184,7 @@ def decode_file(path: Path) -> Decoded:
         raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from exc
     except MemoryError:
         raise UnreadableFile("not enough memory to read it; split it into smaller files") from None
+    _check_binary(raw[:_SNIFF_BYTES])
     if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         try:
             return Decoded(text=raw.decode("utf-16"))
@@ -141,17 +192,11 @@ def decode_file(path: Path) -> Decoded:
             raise UnreadableFile(
                 f"has a UTF-16 byte-order mark but is not valid UTF-16 (offset {exc.start})"
             ) from None
-    head = raw[:_SNIFF_BYTES]
-    for magic, kind in _MAGIC.items():
-        if head.startswith(magic):
-            raise UnreadableFile(f"binary file ({kind}); export its text first")
-    if b"\x00" in head:
-        raise UnreadableFile("binary file (contains NUL bytes)")
     notes: list[str] = []
     nuls = raw.count(b"\x00")
     if nuls:
         raw = raw.replace(b"\x00", b"")
-        notes.append(f"removed {nuls} NUL bytes (the file looks partly corrupted)")
+        notes.append(_nul_note(nuls))
     try:
         return Decoded(text=raw.decode("utf-8-sig"), notes=tuple(notes))
     except UnicodeDecodeError as exc:
@@ -162,12 +207,150 @@ def decode_file(path: Path) -> Decoded:
             f"not UTF-8 text (bad byte at offset {bad_at}) and not readable as Windows-1252 "
             "either; re-save it as UTF-8"
         )
-    where = f"lines {_ranges(legacy)}" if len(legacy) < 20 else f"{len(legacy):,} lines"
-    notes.append(
-        f"not UTF-8 (bad byte at offset {bad_at}); {where} decoded as Windows-1252/Latin-1, "
-        "the rest as UTF-8 (re-save it as UTF-8 if accents look wrong)"
-    )
+    notes.append(_legacy_note(legacy))
     return Decoded(text=text, notes=tuple(notes))
+
+
+def _nul_note(nuls: int) -> str:
+    return f"removed {nuls:,} NUL bytes (the file looks partly corrupted)"
+
+
+def _legacy_note(legacy: list[int]) -> str:
+    where = f"lines {_ranges(legacy)}" if len(legacy) < 20 else f"{len(legacy):,} lines"
+    return (
+        f"not UTF-8; {where} decoded as Windows-1252/Latin-1, the rest as UTF-8 (re-save it as "
+        "UTF-8 if accents look wrong)"
+    )
+
+
+class LineReader:
+    """A file's lines one at a time, each decoded on its own: memory holds one line, not the file.
+
+    A line is UTF-8 where it is valid UTF-8, else Windows-1252/Latin-1 (files pasted together
+    mix encodings); a file with a UTF-16 byte-order mark is read as UTF-16. A line longer than
+    MAX_LINE_BYTES is read through in pieces and comes out as a Skip, never held whole. NUL
+    bytes are removed. `notes()` tells, once read, what was assumed; `position` is the number
+    of bytes read so far (for progress).
+    """
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self._utf16 = handle.peek(2)[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # type: ignore[attr-defined]
+        self._text = io.TextIOWrapper(handle, "utf-16", newline="\n") if self._utf16 else None
+        self.legacy: list[int] = []
+        self.nuls = 0
+
+    @property
+    def position(self) -> int:
+        """Bytes of the file read so far."""
+        return self._handle.tell()
+
+    def notes(self) -> tuple[str, ...]:
+        """What decoding assumed, one note each (NUL bytes removed, legacy lines)."""
+        return tuple(
+            note
+            for note in (
+                _nul_note(self.nuls) if self.nuls else "",
+                _legacy_note(self.legacy) if self.legacy else "",
+            )
+            if note
+        )
+
+    def _readline(self) -> bytes:
+        if self._text is None:
+            return self._handle.readline(MAX_LINE_BYTES + 1)
+        return self._text.readline(MAX_LINE_BYTES + 1).encode("utf-8", "surrogatepass")
+
+    def __iter__(self) -> Iterator[tuple[int, str] | Skip]:
+        n = 0
+        while True:
+            try:
+                raw = self._readline()
+            except UnicodeDecodeError:
+                yield Skip(n + 1, "not valid UTF-16 from this line on; the rest is not read")
+                return
+            if not raw:
+                return
+            n += 1
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                length = len(raw)
+                while raw and not raw.endswith(b"\n"):  # read through, never hold it
+                    raw = self._readline()
+                    length += len(raw)
+                yield Skip(n, f"line too long ({length:,} bytes)")
+                continue
+            if n == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            if b"\x00" in raw:
+                self.nuls += raw.count(b"\x00")
+                raw = raw.replace(b"\x00", b"")
+            try:
+                yield n, raw.decode("utf-8")
+                continue
+            except UnicodeDecodeError:
+                pass
+            text = _legacy_text(raw, strict=False)
+            if text is None or not _prose(text):
+                yield Skip(n, "not UTF-8 text and not readable as Windows-1252 either")
+                continue
+            self.legacy.append(n)
+            yield n, text
+
+
+class TextReader:
+    """A whole file as text read in pieces (`read(n)`), for documents too large to hold.
+
+    UTF-8 (BOM or not) or BOM-marked UTF-16; bytes that are not UTF-8 are read as
+    Windows-1252/Latin-1 one by one, and NUL bytes removed, each counted for a note.
+    """
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        utf16 = handle.peek(2)[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # type: ignore[attr-defined]
+        encoding = "utf-16" if utf16 else "utf-8-sig"
+        self._text = io.TextIOWrapper(handle, encoding, errors="surrogateescape", newline="")
+        self.legacy = 0
+        self.nuls = 0
+
+    @property
+    def position(self) -> int:
+        """Bytes of the file read so far."""
+        return self._handle.tell()
+
+    def notes(self) -> tuple[str, ...]:
+        """What decoding assumed, one note each."""
+        notes = [_nul_note(self.nuls)] if self.nuls else []
+        if self.legacy:
+            notes.append(
+                f"not UTF-8; {self.legacy:,} bytes decoded as Windows-1252/Latin-1, the rest as "
+                "UTF-8 (re-save it as UTF-8 if accents look wrong)"
+            )
+        return tuple(notes)
+
+    def read(self, size: int) -> str:
+        """Up to `size` characters; the empty string at the end of the file."""
+        while True:
+            try:
+                text = self._text.read(size)
+            except UnicodeDecodeError:  # UTF-16 only: utf-8 errors are escaped
+                raise UnreadableFile(
+                    f"not valid UTF-16 in the piece read up to byte {self.position:,}; the "
+                    "records before that piece were read"
+                ) from None
+            if "\x00" in text:
+                self.nuls += text.count("\x00")
+                text = text.replace("\x00", "")
+                if not text:  # a piece of NULs only: not the end of the file
+                    continue
+            return _ESCAPED.sub(self._legacy, text)
+
+    def _legacy(self, match: re.Match[str]) -> str:
+        raw = bytes(ord(c) - 0xDC00 for c in match.group())
+        self.legacy += len(raw)
+        return _legacy_text(raw, strict=False) or ""
+
+
+_ESCAPED = re.compile("[\udc80-\udcff]+")  # bytes that surrogateescape kept from a non-UTF-8 file
 
 
 def _mixed_text(raw: bytes) -> tuple[str | None, list[int]]:

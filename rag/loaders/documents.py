@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from rag.loaders.base import Draft, Note, Skip
+from rag.loaders.base import Draft, Note, Skip, split
 from rag.loaders.fields import draft
 
 LIST_KEYS = ("items", "records", "papers", "data", "references", "documents", "corpus")
 _WS = re.compile(r"\s*")
-
-
-def _line_at(text: str, pos: int, known: tuple[int, int]) -> int:
-    """Line number of `pos`, counting on from a known (position, line) pair before it."""
-    start, line = known
-    return line + text.count("\n", start, pos)
+CHUNK_CHARS = 1 << 20  # read a streamed array a mebibyte at a time
+MAX_ITEM_CHARS = 1_000_000  # an array item is decoded within this much text, or skipped
 
 
 def parse_json_document(text: str) -> tuple[list[Draft], list[Skip]]:
-    """Parse a JSON array of records, or an object holding one (`items`, `records`...).
-
-    Array items are decoded one at a time, so a broken item costs only itself: reading
-    resumes at the next item that starts at the same indentation as the first one.
-    """
+    """Parse a JSON array of records, or an object holding one (`items`, `records`...)."""
     start = _WS.match(text).end()  # type: ignore[union-attr]
     if text.startswith("{", start):
         return _object(text, start)
-    return _array(text, start + 1)
+    return split(parse_json_array(io.StringIO(text).read))
 
 
 def _object(text: str, start: int) -> tuple[list[Draft], list[Skip]]:
@@ -41,61 +35,127 @@ def _object(text: str, start: int) -> tuple[list[Draft], list[Skip]]:
     low = {str(k).lower(): v for k, v in value.items()}
     for key in LIST_KEYS:
         if isinstance(low.get(key), list):
-            at = text.find(f'"{key}"') if f'"{key}"' in text else start
-            return _array(text, text.index("[", at) + 1)
+            at = text.index("[", text.find(f'"{key}"') if f'"{key}"' in text else start)
+            stream = io.StringIO(text)
+            stream.seek(at)
+            return split(parse_json_array(stream.read, text.count("\n", 0, at) + 1))
     result = draft(value, text.count("\n", 0, start) + 1)
     return ([result], []) if isinstance(result, Draft) else ([], [result])
 
 
-def _array(text: str, pos: int) -> tuple[list[Draft], list[Skip]]:
+class _Window:
+    """The part of a text stream being parsed: consumed text is dropped as reading goes on."""
+
+    def __init__(self, read: Callable[[int], str], line: int) -> None:
+        self.read = read
+        self.text = ""
+        self.pos = 0
+        self.eof = False
+        self.known = (0, line)  # a (position, line number) pair at or before pos
+
+    def more(self) -> bool:
+        """Read the next piece, dropping the text before pos; False at the end of the stream."""
+        if self.eof:
+            return False
+        piece = self.read(CHUNK_CHARS)
+        if not piece:
+            self.eof = True
+            return False
+        line = self.line_at(self.pos)
+        self.text = self.text[self.pos :] + piece
+        self.pos, self.known = 0, (0, line)
+        return True
+
+    def skip_space(self) -> bool:
+        """Move pos past whitespace; False when the stream ends first."""
+        while True:
+            self.pos = _WS.match(self.text, self.pos).end()  # type: ignore[union-attr]
+            if self.pos < len(self.text):
+                return True
+            if not self.more():
+                return False
+
+    def line_at(self, pos: int) -> int:
+        """The line number of `pos` (at or after the last position asked about)."""
+        start, line = self.known
+        line += self.text.count("\n", start, pos)
+        self.known = (pos, line)
+        return line
+
+    def decode(self, decoder: json.JSONDecoder) -> tuple[Any, str | None]:
+        """Decode the value at pos, reading on while it may be cut off: (value, None) or error."""
+        while True:
+            try:
+                value, end = decoder.raw_decode(self.text, self.pos)
+                if end < len(self.text) or self.eof:
+                    self.pos = end
+                    return value, None
+            except json.JSONDecodeError as exc:
+                error = exc.msg
+            except RecursionError:
+                error = "nested too deeply"
+            if len(self.text) - self.pos > MAX_ITEM_CHARS or not self.more():
+                return None, error
+
+    def resync(self, indent: str) -> bool:
+        """Move to the next line that starts an item at the first item's indentation."""
+        pattern = re.compile(r"\n" + re.escape(indent) + r"\{")
+        start = self.pos + 1
+        while True:
+            match = pattern.search(self.text, start)
+            if match:
+                self.pos = match.end() - 1
+                return True
+            self.pos = max(self.pos, len(self.text) - len(indent) - 2)
+            if not self.more():
+                return False
+            start = self.pos
+
+
+def parse_json_array(read: Callable[[int], str], line: int = 1) -> Iterator[Draft | Skip]:
+    """Parse a JSON array of records item by item from a text stream (`read(n)`).
+
+    Only the item being decoded is held (plus a read-ahead piece), so an array of any size
+    streams. A broken item costs only itself: reading resumes at the next item that starts
+    at the same indentation as the first one. `line` is the line the stream starts on.
+    """
+    window = _Window(read, line)
+    if not window.skip_space() or window.text[window.pos] != "[":
+        yield Skip(window.line_at(window.pos), "not a JSON array")
+        return
+    window.pos += 1
     decoder = json.JSONDecoder()
-    drafts: list[Draft] = []
-    skips: list[Skip] = []
-    known = (0, 1)
     indent: str | None = None
     n = 0
     while True:
-        pos = _WS.match(text, pos).end()  # type: ignore[union-attr]
-        if pos >= len(text):
-            skips.append(Skip(_line_at(text, pos, known), "the JSON array never closes (]"))
-            break
-        if text[pos] == "]":
-            break
-        line = _line_at(text, pos, known)
-        known = (pos, line)
+        if not window.skip_space():
+            yield Skip(window.line_at(window.pos), "the JSON array never closes (])")
+            return
+        if window.text[window.pos] == "]":
+            return
+        at = window.line_at(window.pos)
         n += 1
         if indent is None:
-            indent = text[text.rfind("\n", 0, pos) + 1 : pos]
-        try:
-            value, end = decoder.raw_decode(text, pos)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-            skips.append(Skip(line, f"invalid JSON in array item {n} ({msg})"))
-            pos = _resync(text, pos + 1, indent)
-            if pos < 0:
-                break
+            indent = window.text[window.text.rfind("\n", 0, window.pos) + 1 : window.pos]
+        value, error = window.decode(decoder)
+        if error is not None:
+            yield Skip(at, f"invalid JSON in array item {n} ({error})")
+            if not window.resync(indent):
+                return
             continue
-        if isinstance(value, dict):
-            result = draft(value, line)
-            (drafts if isinstance(result, Draft) else skips).append(result)  # type: ignore[arg-type]
-        else:
-            skips.append(Skip(line, f"array item {n} is not a JSON object"))
-        pos = _WS.match(text, end).end()  # type: ignore[union-attr]
-        if text.startswith(",", pos):
-            pos += 1
-        elif not text.startswith("]", pos):
-            skips.append(Skip(_line_at(text, pos, known), "expected ',' or ']' after an item"))
-            pos = _resync(text, pos, indent)
-            if pos < 0:
-                break
-    return drafts, skips
-
-
-def _resync(text: str, pos: int, indent: str | None) -> int:
-    """Find where the next array item starts (a line with the first item's indentation)."""
-    pattern = re.compile(r"\n" + re.escape(indent or "") + r"\{")
-    match = pattern.search(text, pos)
-    return match.end() - 1 if match else -1
+        yield (
+            draft(value, at)
+            if isinstance(value, dict)
+            else Skip(at, f"array item {n} is not a JSON object")
+        )
+        if not window.skip_space():
+            continue  # reported as never closing at the top of the loop
+        if window.text.startswith(",", window.pos):
+            window.pos += 1
+        elif not window.text.startswith("]", window.pos):
+            yield Skip(window.line_at(window.pos), "expected ',' or ']' after an item")
+            if not window.resync(indent):
+                return
 
 
 _RIS_LINE = re.compile(r"^([A-Z][A-Z0-9])\s{1,2}-(?:\s(.*)|\s*)$")

@@ -6,34 +6,38 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterable, Iterator
 
-from rag.loaders.base import Draft, Skip
+from rag.loaders.base import Draft, Skip, split
 from rag.loaders.fields import draft as _draft
 
 
-def _collect(items: list[Draft | Skip]) -> tuple[list[Draft], list[Skip]]:
-    return ([d for d in items if isinstance(d, Draft)], [s for s in items if isinstance(s, Skip)])
+def parse_jsonl(lines: Iterable[tuple[int, str] | Skip]) -> Iterator[Draft | Skip]:
+    """Parse one JSON object per (line number, line); bad lines become skips with their number.
 
-
-def parse_jsonl(text: str) -> tuple[list[Draft], list[Skip]]:
-    """Parse one JSON object per line; bad lines are skipped with their line number."""
-    items: list[Draft | Skip] = []
-    for n, line in enumerate(text.splitlines(), 1):
+    Lines come one at a time (from `LineReader`, or a text split in memory) and records leave
+    one at a time, so a file of any size is read in the memory of one line. Skips the line
+    source made (too long, undecodable) pass through in order.
+    """
+    for item in lines:
+        if isinstance(item, Skip):
+            yield item
+            continue
+        n, line = item
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            items.append(Skip(line=n, reason=f"invalid JSON ({exc.msg}, column {exc.colno})"))
+            yield Skip(line=n, reason=f"invalid JSON ({exc.msg}, column {exc.colno})")
             continue
         except RecursionError:
-            items.append(Skip(line=n, reason="invalid JSON (nested too deeply)"))
+            yield Skip(line=n, reason="invalid JSON (nested too deeply)")
             continue
         if not isinstance(record, dict):
-            items.append(Skip(line=n, reason="line is not a JSON object"))
+            yield Skip(line=n, reason="line is not a JSON object")
             continue
-        items.append(_draft(record, n))
-    return _collect(items)
+        yield _draft(record, n)
 
 
 def parse_csv(text: str) -> tuple[list[Draft], list[Skip]]:
@@ -68,7 +72,7 @@ def parse_csv(text: str) -> tuple[list[Draft], list[Skip]]:
             items.append(Skip(line=line, reason="fewer fields than the header has"))
         else:
             items.append(_draft(dict(zip(header, row, strict=True)), line))
-    return _collect(items)
+    return split(items)
 
 
 _ENTRY = re.compile(r"@(\w+)\s*\{", re.MULTILINE)
@@ -151,4 +155,4 @@ def parse_bibtex(text: str) -> tuple[list[Draft], list[Skip]]:
             fields.pop("eprint", None)
         fields.setdefault("id", body.split(",", 1)[0].strip())  # the citation key
         items.append(_draft(fields, line))
-    return _collect(items)
+    return split(items)
