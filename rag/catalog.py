@@ -35,7 +35,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
@@ -81,10 +81,17 @@ class PaperTable(_Rows, Sequence[Paper]):
     def __len__(self) -> int:
         return len(self._offsets) - 1
 
+    def raw(self, i: int) -> bytes:
+        """The paper's stored row as written (JSON)."""
+        return bytes(self._blob[int(self._offsets[i]) : int(self._offsets[i + 1])])
+
     def row(self, i: int) -> list[Any]:
         """The paper's stored row (its last field is the chunk texts)."""
-        start, end = int(self._offsets[i]), int(self._offsets[i + 1])
-        return json.loads(self._blob[start:end])  # type: ignore[no-any-return]
+        return json.loads(self.raw(i))  # type: ignore[no-any-return]
+
+    def texts_of(self, i: int) -> list[str]:
+        """The paper's chunk texts."""
+        return list(self.row(i)[-1])
 
     @overload
     def __getitem__(self, i: int) -> Paper: ...
@@ -104,16 +111,53 @@ class PaperTable(_Rows, Sequence[Paper]):
 
 
 class TextsView(_Rows, Sequence[list[str]]):
-    """Each paper's chunk texts, read from a `PaperTable`'s rows."""
+    """Each paper's chunk texts, read from a `PaperTable`'s or `MergedRows`' rows."""
 
-    def __init__(self, table: PaperTable) -> None:
+    def __init__(self, table: PaperTable | MergedRows) -> None:
         self._table = table
 
     def __len__(self) -> int:
         return len(self._table)
 
     def __getitem__(self, i: int) -> list[str]:  # type: ignore[override]
-        return list(self._table.row(i)[-1])
+        return self._table.texts_of(i)
+
+
+class MergedRows(_Rows, Sequence[Paper]):
+    """An updated catalog's papers: rows kept from the one before it (by position, copied as
+    stored when written) and the papers an ingest wrote or relabelled."""
+
+    def __init__(self, base: Catalog, entries: list[int | tuple[Paper, list[str]]]) -> None:
+        self._base, self._entries = base, entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @overload
+    def __getitem__(self, i: int) -> Paper: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Paper]: ...
+    def __getitem__(self, i: int | slice) -> Paper | list[Paper]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        entry = self._entries[i]
+        return self._base.papers[entry] if isinstance(entry, int) else entry[0]
+
+    def texts_of(self, i: int) -> list[str]:
+        """The paper's chunk texts."""
+        entry = self._entries[i]
+        return list(self._base.texts[entry]) if isinstance(entry, int) else entry[1]
+
+    def encoded(self) -> Iterator[tuple[str, bytes]]:
+        """(paper id, stored row) of every paper, kept rows copied without decoding them."""
+        base = self._base
+        for entry in self._entries:
+            if not isinstance(entry, int):
+                yield entry[0].id, _encode(*entry)
+            elif isinstance(base.papers, PaperTable):
+                yield base.index.ids[entry].decode(), base.papers.raw(entry)
+            else:
+                yield base.papers[entry].id, _encode(base.papers[entry], base.texts[entry])
 
 
 @dataclass(frozen=True)
@@ -298,9 +342,9 @@ def updated(
         return None
     position = {i.decode(): n for n, i in enumerate(base.index.ids.tolist())}
     rows: dict[str, tuple[Paper, list[str]] | int] = dict(position)  # int: unchanged base row
-    fresh: set[str] = set()
+    fresh: set[str] = set()  # new texts: tokenized again
     for paper, texts in changed:
-        if texts is None:
+        if texts is None:  # relabelled: metadata from the ingest, texts (and BM25) kept
             texts = base.texts[position[paper.id]]
             paper = replace(paper, abstract=" ".join(texts))
         else:
@@ -310,31 +354,113 @@ def updated(
         rows.pop(pid, None)
     order = sorted(rows)
     new_position = {pid: i for i, pid in enumerate(order)}
-    kept = np.full(len(base.papers), -1, dtype=np.int64)
+    kept = np.full(len(position), -1, dtype=np.int64)  # BM25: old document -> new one
+    unchanged = kept.copy()  # rows and postings: old row -> new row
     for pid, old in position.items():
         if pid in new_position and pid not in fresh:
             kept[old] = new_position[pid]
-    resolved: list[tuple[Paper, list[str]]] = []
-    for pid in order:
-        row = rows[pid]
-        resolved.append(_row(base, row) if isinstance(row, int) else row)
+            if isinstance(rows[pid], int):
+                unchanged[old] = new_position[pid]
+    entries = [rows[pid] for pid in order]
+    written = [(new_position[pid], row) for pid, row in rows.items() if not isinstance(row, int)]
     added = {new_position[pid]: tokenize(lexical_doc(rows[pid][0])) for pid in fresh}  # type: ignore[index]
-    return in_memory(
+    papers = MergedRows(base, entries)
+    return Catalog(
         stamp,
         base.embedder,
         base.chunking,
         stored_chunks,
-        resolved,
+        papers,
+        TextsView(papers),
         base.lexical.updated(kept, added, len(order)),
+        _remapped(base.index, unchanged, len(order), written),
     )
 
 
-def _row(base: Catalog, i: int) -> tuple[Paper, list[str]]:
-    """Paper i of a catalog with its chunk texts (a mapped row is decoded once)."""
-    if isinstance(base.papers, PaperTable):
-        row = base.papers.row(i)
-        return _paper(row), row[-1]
-    return base.papers[i], list(base.texts[i])
+def _remapped(
+    index: PaperIndex,
+    unchanged: np.ndarray,
+    n: int,
+    written: list[tuple[int, tuple[Paper, list[str]]]],
+) -> PaperIndex:
+    """The index of an updated catalog: unchanged rows moved (`unchanged[old]` = new row or
+    -1), the written papers' entries added at their new rows; same as building it anew."""
+    moved = unchanged >= 0
+    width = max([index.ids.dtype.itemsize] + [len(p.id.encode()) for _, (p, _) in written])
+    ids = np.zeros(n, dtype=f"S{width}")
+    years = np.zeros(n, dtype=np.int16)
+    n_chunks = np.zeros(n, dtype=np.int32)
+    ids[unchanged[moved]] = index.ids[moved]
+    years[unchanged[moved]] = index.years[moved]
+    n_chunks[unchanged[moved]] = index.n_chunks[moved]
+    for row, (paper, texts) in written:
+        ids[row], years[row], n_chunks[row] = paper.id.encode(), paper.year or 0, len(texts)
+    authors = _postings(
+        index.author_keys,
+        index.author_names,
+        index.author_ptr,
+        index.author_idx,
+        unchanged,
+        [(row, [(fold(a), a) for a in paper.authors]) for row, (paper, _) in written],
+    )
+    sources = _postings(
+        index.sources,
+        index.sources,
+        index.source_ptr,
+        index.source_idx,
+        unchanged,
+        [(row, [(s, s) for s in paper.source_names]) for row, (paper, _) in written],
+    )
+    return PaperIndex(ids, years, n_chunks, *authors, sources[0], sources[2], sources[3])
+
+
+def _postings(
+    keys: list[str],
+    names: list[str],
+    ptr: np.ndarray,
+    idx: np.ndarray,
+    unchanged: np.ndarray,
+    new: list[tuple[int, list[tuple[str, str]]]],
+) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+    """Postings (sorted keys, a display name each, CSR rows) with old rows moved or dropped
+    by `unchanged` and the new (row, [(key, name)]) entries added."""
+    number = {k: i for i, k in enumerate(keys)}
+    names = list(names)
+    key_list = list(keys)
+    extra_key: list[int] = []
+    extra_row: list[int] = []
+    for row, pairs in new:
+        seen: set[str] = set()
+        for key, name in pairs:
+            if key in seen:
+                continue
+            seen.add(key)
+            if key not in number:
+                number[key] = len(key_list)
+                key_list.append(key)
+                names.append(name)
+            extra_key.append(number[key])
+            extra_row.append(row)
+    entry_key = np.repeat(np.arange(len(keys), dtype=np.int64), np.diff(np.asarray(ptr)))
+    entry_row = unchanged[np.asarray(idx)]
+    keep = entry_row >= 0
+    all_key = np.concatenate([entry_key[keep], np.array(extra_key, dtype=np.int64)])
+    all_row = np.concatenate([entry_row[keep], np.array(extra_row, dtype=np.int64)])
+    by_name = sorted(range(len(key_list)), key=key_list.__getitem__)
+    rank = np.empty(len(key_list), dtype=np.int64)
+    rank[by_name] = np.arange(len(key_list))
+    ranked = rank[all_key]
+    order = np.lexsort((all_row, ranked))
+    counts = np.bincount(ranked, minlength=len(key_list))
+    used = [k for k in by_name if counts[rank[k]]]
+    new_ptr = np.zeros(len(used) + 1, dtype=np.int64)
+    np.cumsum(counts[counts > 0], out=new_ptr[1:])
+    return (
+        [key_list[k] for k in used],
+        [names[k] for k in used],
+        new_ptr,
+        all_row[order].astype(np.int32),
+    )
 
 
 def load(settings: Settings, collection: Collection) -> Catalog:
@@ -425,15 +551,14 @@ def write(catalog: Catalog, path: Path) -> Path:
     The caller publishes it with `publish` (or drops it with `discard`), so readers see the
     old catalog or the new one, never a part of either.
     """
-    assert catalog.lexical is not None
-    rows = zip(catalog.papers, catalog.texts, strict=True)
-    return _write(
-        path,
-        _header(catalog.stamp, catalog.embedder, catalog.chunking, catalog.stored_chunks),
-        rows,
-        catalog.lexical,
-        catalog.index,
-    )
+    lexical, index = catalog.lexical, catalog.index
+    assert lexical is not None
+    if isinstance(catalog.papers, MergedRows):
+        rows = catalog.papers.encoded()
+    else:
+        rows = ((p.id, _encode(p, t)) for p, t in zip(catalog.papers, catalog.texts, strict=True))
+    header = _header(catalog.stamp, catalog.embedder, catalog.chunking, catalog.stored_chunks)
+    return _write(path, header, rows, lambda: (lexical, index))
 
 
 def write_rows(
@@ -445,7 +570,22 @@ def write_rows(
     stored_chunks: int,
 ) -> Path:
     """Write a catalog from papers sorted by id, streamed (tokenized here); see `write`."""
-    return _write(path, _header(stamp, embedder, chunking, stored_chunks), rows, None, None)
+    from rag.lexical import TermCounter
+
+    builder, counter = _IndexBuilder(), TermCounter()
+
+    def encoded() -> Iterator[tuple[str, bytes]]:
+        for paper, texts in rows:
+            builder.add(paper, len(texts))
+            counter.add(lexical_doc(paper))
+            yield paper.id, _encode(paper, texts)
+
+    header = _header(stamp, embedder, chunking, stored_chunks)
+    return _write(path, header, encoded(), lambda: (counter.index(), builder.build()))
+
+
+def _encode(paper: Paper, texts: list[str]) -> bytes:
+    return json.dumps(_paper_row(paper, list(texts)), ensure_ascii=False).encode()
 
 
 def _header(stamp: str | None, embedder: str, chunking: str, stored_chunks: int) -> dict[str, Any]:
@@ -465,12 +605,10 @@ def _header(stamp: str | None, embedder: str, chunking: str, stored_chunks: int)
 def _write(
     path: Path,
     header: dict[str, Any],
-    rows: Iterable[tuple[Paper, list[str]]],
-    lexical: LexicalIndex | None,
-    index: PaperIndex | None,
+    rows: Iterable[tuple[str, bytes]],
+    finish: Callable[[], tuple[LexicalIndex, PaperIndex]],
 ) -> Path:
-    from rag.lexical import LexicalIndex, TermCounter
-
+    """Write (paper id, stored row) pairs in id order, then what `finish` gives once they are."""
     path.parent.mkdir(parents=True, exist_ok=True)
     _clean(path)
     folder = path.with_name(f"{path.stem}.{uuid.uuid4().hex[:12]}")
@@ -478,28 +616,15 @@ def _write(
     (folder / ".writing").touch()
     try:
         offsets = [0]
-        builder = _IndexBuilder() if index is None else None
-        counter = TermCounter() if lexical is None else None
         last = ""
         with (folder / "rows.bin").open("wb") as blob:
-            for paper, texts in rows:
-                if paper.id <= last:
+            for pid, data in rows:
+                if pid <= last:
                     raise ValueError("catalog rows must be sorted by paper id, without repeats")
-                last = paper.id
-                data = json.dumps(_paper_row(paper, list(texts)), ensure_ascii=False).encode()
+                last = pid
                 blob.write(data)
                 offsets.append(offsets[-1] + len(data))
-                if builder is not None:
-                    builder.add(paper, len(texts))
-                if counter is not None:
-                    counter.add(lexical_doc(paper))
-        if index is None:
-            assert builder is not None
-            index = builder.build()
-        if lexical is None:
-            assert counter is not None
-            lexical = counter.index()
-        assert isinstance(lexical, LexicalIndex)
+        lexical, index = finish()
         np.save(folder / "rows.npy", np.array(offsets, dtype=np.int64))
         _save_index(folder, index)
         _dump(folder / "vocab.json", list(lexical.vocab))

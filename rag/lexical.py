@@ -259,7 +259,8 @@ class LexicalIndex:
     ) -> LexicalIndex:
         """A new index: old document i becomes `kept[i]` (-1: dropped), plus `added` documents.
 
-        Only the added documents are tokenized (given as tokens, by their new position).
+        Kept documents keep their relative order (the catalog's are sorted by paper id). Only
+        the added documents are tokenized (given as tokens, by their new position).
         """
         assert self.counts is not None and self.doc_len is not None
         df = np.diff(self.indptr)
@@ -272,11 +273,23 @@ class LexicalIndex:
         doc_len = np.zeros(n_docs, dtype=np.float32)
         doc_len[kept[kept >= 0]] = self.doc_len[kept >= 0]
         doc_len[positions] = [len(t) for t in added.values()]
-        return self.from_counts(
+        new_docs = positions[new_docs] if len(positions) else new_docs
+        moved = kept[kept >= 0]
+        assert bool(np.all(np.diff(moved) > 0)), "kept documents must keep their order"
+        # Kept documents keep their order, so their triples stay sorted by (term, document):
+        # the added ones are inserted where they belong instead of sorting everything again.
+        order = np.lexsort((new_docs, new_terms))
+        at = np.searchsorted(
+            terms[keep] * n_docs + docs[keep], new_terms[order] * n_docs + new_docs[order]
+        )
+        merged_terms = np.insert(terms[keep], at, new_terms[order])
+        indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(merged_terms, minlength=len(vocab)), out=indptr[1:])
+        return self.from_arrays(
             list(vocab),
-            np.concatenate([terms[keep], new_terms]),
-            np.concatenate([docs[keep], positions[new_docs] if len(positions) else new_docs]),
-            np.concatenate([self.counts[keep], new_tfs]),
+            np.insert(self.counts[keep], at, new_tfs[order]).astype(np.float32),
+            np.insert(docs[keep], at, new_docs[order]).astype(np.int32),
+            indptr,
             doc_len,
         )
 
