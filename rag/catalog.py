@@ -35,10 +35,11 @@ import os
 import shutil
 import time
 import uuid
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import numpy as np
 
@@ -52,27 +53,45 @@ if TYPE_CHECKING:
 
     from rag.lexical import LexicalIndex
 
+T = TypeVar("T")
 FORMAT = 3  # 3: a folder of memory-mapped files; formats 1-2 (one zip) are rebuilt
 HEADER = "header.json"
 MATRIX = ("counts", "indices", "indptr", "doc_len", "scores")  # BM25, column-wise
 STALE_WRITE_S = 3600  # an unfinished folder older than this is a crashed writer's
 
 
-class _Rows:
-    """Element-wise equality with any sequence, as a list of the same items has."""
+class _Rows(Sequence[T]):
+    """A read-only sequence built on `_item(i)`: slices, negative indices, and element-wise
+    equality with any sequence, as a list of the same items has."""
 
     __hash__ = None  # type: ignore[assignment]
+
+    def _item(self, i: int) -> T:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, i: int) -> T: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[T]: ...
+    def __getitem__(self, i: int | slice) -> T | list[T]:
+        if isinstance(i, slice):
+            return [self._item(j) for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return self._item(i)
+
+    def __iter__(self) -> Iterator[T]:
+        return (self._item(i) for i in range(len(self)))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence) or isinstance(other, str | bytes):
             return NotImplemented
-        return len(self) == len(other) and all(  # type: ignore[arg-type]
-            a == b
-            for a, b in zip(self, other, strict=True)  # type: ignore[call-overload]
-        )
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
 
 
-class PaperTable(_Rows, Sequence[Paper]):
+class PaperTable(_Rows[Paper]):
     """Papers decoded from their JSON rows on access (the rows stay in the mapped file)."""
 
     def __init__(self, blob: bytes | mmap.mmap, offsets: np.ndarray) -> None:
@@ -93,24 +112,11 @@ class PaperTable(_Rows, Sequence[Paper]):
         """The paper's chunk texts."""
         return list(self.row(i)[-1])
 
-    @overload
-    def __getitem__(self, i: int) -> Paper: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Paper]: ...
-    def __getitem__(self, i: int | slice) -> Paper | list[Paper]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        if i < 0:
-            i += len(self)
-        if not 0 <= i < len(self):
-            raise IndexError(i)
+    def _item(self, i: int) -> Paper:
         return _paper(self.row(i))
 
-    def __iter__(self) -> Iterator[Paper]:
-        return (self[i] for i in range(len(self)))
 
-
-class TextsView(_Rows, Sequence[list[str]]):
+class TextsView(_Rows[list[str]]):
     """Each paper's chunk texts, read from a `PaperTable`'s or `MergedRows`' rows."""
 
     def __init__(self, table: PaperTable | MergedRows) -> None:
@@ -119,11 +125,11 @@ class TextsView(_Rows, Sequence[list[str]]):
     def __len__(self) -> int:
         return len(self._table)
 
-    def __getitem__(self, i: int) -> list[str]:  # type: ignore[override]
+    def _item(self, i: int) -> list[str]:
         return self._table.texts_of(i)
 
 
-class MergedRows(_Rows, Sequence[Paper]):
+class MergedRows(_Rows[Paper]):
     """An updated catalog's papers: rows kept from the one before it (by position, copied as
     stored when written) and the papers an ingest wrote or relabelled."""
 
@@ -133,13 +139,7 @@ class MergedRows(_Rows, Sequence[Paper]):
     def __len__(self) -> int:
         return len(self._entries)
 
-    @overload
-    def __getitem__(self, i: int) -> Paper: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Paper]: ...
-    def __getitem__(self, i: int | slice) -> Paper | list[Paper]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
+    def _item(self, i: int) -> Paper:
         entry = self._entries[i]
         return self._base.papers[entry] if isinstance(entry, int) else entry[0]
 
@@ -190,53 +190,115 @@ class PaperIndex:
         return self.source_idx[self.source_ptr[s] : self.source_ptr[s + 1]]
 
 
-class _IndexBuilder:
-    """Collects a `PaperIndex` paper by paper (in catalog order)."""
+class _Postings:
+    """(key, row) entries, a display name per key (the first one given), built into
+    postings: the keys sorted, each with its rows in order (CSR)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        keys: Sequence[str] = (),
+        names: Sequence[str] = (),
+        key_of: np.ndarray | None = None,
+        row_of: np.ndarray | None = None,
+    ) -> None:
+        self.keys, self.names = list(keys), list(names)
+        self.number = {k: i for i, k in enumerate(self.keys)}
+        self.base_key = np.zeros(0, np.int64) if key_of is None else key_of
+        self.base_row = np.zeros(0, np.int64) if row_of is None else row_of
+        self.key_of, self.row_of = array("q"), array("q")
+
+    @classmethod
+    def moved(
+        cls,
+        keys: Sequence[str],
+        names: Sequence[str],
+        ptr: np.ndarray,
+        idx: np.ndarray,
+        unchanged: np.ndarray,
+    ) -> _Postings:
+        """Saved postings with their rows moved to `unchanged[row]` (-1: dropped)."""
+        key_of = np.repeat(np.arange(len(keys), dtype=np.int64), np.diff(np.asarray(ptr)))
+        row_of = unchanged[np.asarray(idx)]
+        keep = row_of >= 0
+        return cls(keys, names, key_of[keep], row_of[keep])
+
+    def add(self, row: int, pairs: Iterable[tuple[str, str]]) -> None:
+        """Row `row` under each (key, name) pair's key, once per key."""
+        seen: set[str] = set()
+        for key, name in pairs:
+            if key in seen:
+                continue
+            seen.add(key)
+            if key not in self.number:
+                self.number[key] = len(self.keys)
+                self.keys.append(key)
+                self.names.append(name)
+            self.key_of.append(self.number[key])
+            self.row_of.append(row)
+
+    def build(self) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+        """(sorted keys with entries, their names, pointers, rows)."""
+        all_key = np.concatenate([self.base_key, np.frombuffer(self.key_of, np.int64)])
+        all_row = np.concatenate([self.base_row, np.frombuffer(self.row_of, np.int64)])
+        by_name = sorted(range(len(self.keys)), key=self.keys.__getitem__)
+        rank = np.empty(len(self.keys), dtype=np.int64)
+        rank[by_name] = np.arange(len(self.keys))
+        ranked = rank[all_key]
+        counts = np.bincount(ranked, minlength=len(self.keys))
+        used = [k for k in by_name if counts[rank[k]]]
+        ptr = np.zeros(len(used) + 1, dtype=np.int64)
+        np.cumsum(counts[counts > 0], out=ptr[1:])
+        rows = all_row[np.lexsort((all_row, ranked))].astype(np.int32)
+        return [self.keys[k] for k in used], [self.names[k] for k in used], ptr, rows
+
+
+class _IndexBuilder:
+    """Collects a `PaperIndex`: paper by paper in catalog order, or from a saved index whose
+    rows moved (`moved`) plus the papers written at their rows."""
+
+    def __init__(self, authors: _Postings | None = None, sources: _Postings | None = None) -> None:
         self.ids: list[str] = []
         self.years: list[int] = []
         self.n_chunks: list[int] = []
-        self.authors: dict[str, tuple[str, list[int]]] = {}
-        self.sources: dict[str, list[int]] = {}
+        self.authors = authors or _Postings()
+        self.sources = sources or _Postings()
 
     def add(self, paper: Paper, n_chunks: int) -> None:
-        row = len(self.ids)
+        """The next paper in catalog order."""
+        self.put(len(self.ids), paper)
         self.ids.append(paper.id)
         self.years.append(paper.year or 0)
         self.n_chunks.append(n_chunks)
-        for name in paper.authors:
-            entry = self.authors.setdefault(fold(name), (name, []))
-            if not entry[1] or entry[1][-1] != row:
-                entry[1].append(row)
-        for source in paper.source_names:
-            self.sources.setdefault(source, []).append(row)
+
+    def put(self, row: int, paper: Paper) -> None:
+        """A paper's authors and sources at catalog row `row`."""
+        self.authors.add(row, ((fold(name), name) for name in paper.authors))
+        self.sources.add(row, ((s, s) for s in paper.source_names))
 
     def build(self) -> PaperIndex:
         width = max((len(i.encode()) for i in self.ids), default=1)
-        keys = sorted(self.authors)
-        sources = sorted(self.sources)
-        author_ptr, author_idx = _csr([self.authors[k][1] for k in keys])
-        source_ptr, source_idx = _csr([self.sources[s] for s in sources])
-        return PaperIndex(
+        return self.finish(
             np.array([i.encode() for i in self.ids], dtype=f"S{width}"),
             np.array(self.years, dtype=np.int16),
             np.array(self.n_chunks, dtype=np.int32),
+        )
+
+    def finish(self, ids: np.ndarray, years: np.ndarray, n_chunks: np.ndarray) -> PaperIndex:
+        """The index of these per-paper arrays and the postings collected."""
+        keys, names, author_ptr, author_idx = self.authors.build()
+        sources, _, source_ptr, source_idx = self.sources.build()
+        return PaperIndex(
+            ids,
+            years,
+            n_chunks,
             keys,
-            [self.authors[k][0] for k in keys],
+            names,
             author_ptr,
             author_idx,
             sources,
             source_ptr,
             source_idx,
         )
-
-
-def _csr(lists: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-    ptr = np.zeros(len(lists) + 1, dtype=np.int64)
-    np.cumsum([len(x) for x in lists], out=ptr[1:])
-    idx = np.fromiter((i for x in lists for i in x), dtype=np.int32, count=int(ptr[-1]))
-    return ptr, idx
 
 
 @dataclass(frozen=True)
@@ -393,74 +455,18 @@ def _remapped(
     ids[unchanged[moved]] = index.ids[moved]
     years[unchanged[moved]] = index.years[moved]
     n_chunks[unchanged[moved]] = index.n_chunks[moved]
+    builder = _IndexBuilder(
+        _Postings.moved(
+            index.author_keys, index.author_names, index.author_ptr, index.author_idx, unchanged
+        ),
+        _Postings.moved(
+            index.sources, index.sources, index.source_ptr, index.source_idx, unchanged
+        ),
+    )
     for row, (paper, texts) in written:
         ids[row], years[row], n_chunks[row] = paper.id.encode(), paper.year or 0, len(texts)
-    authors = _postings(
-        index.author_keys,
-        index.author_names,
-        index.author_ptr,
-        index.author_idx,
-        unchanged,
-        [(row, [(fold(a), a) for a in paper.authors]) for row, (paper, _) in written],
-    )
-    sources = _postings(
-        index.sources,
-        index.sources,
-        index.source_ptr,
-        index.source_idx,
-        unchanged,
-        [(row, [(s, s) for s in paper.source_names]) for row, (paper, _) in written],
-    )
-    return PaperIndex(ids, years, n_chunks, *authors, sources[0], sources[2], sources[3])
-
-
-def _postings(
-    keys: list[str],
-    names: list[str],
-    ptr: np.ndarray,
-    idx: np.ndarray,
-    unchanged: np.ndarray,
-    new: list[tuple[int, list[tuple[str, str]]]],
-) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
-    """Postings (sorted keys, a display name each, CSR rows) with old rows moved or dropped
-    by `unchanged` and the new (row, [(key, name)]) entries added."""
-    number = {k: i for i, k in enumerate(keys)}
-    names = list(names)
-    key_list = list(keys)
-    extra_key: list[int] = []
-    extra_row: list[int] = []
-    for row, pairs in new:
-        seen: set[str] = set()
-        for key, name in pairs:
-            if key in seen:
-                continue
-            seen.add(key)
-            if key not in number:
-                number[key] = len(key_list)
-                key_list.append(key)
-                names.append(name)
-            extra_key.append(number[key])
-            extra_row.append(row)
-    entry_key = np.repeat(np.arange(len(keys), dtype=np.int64), np.diff(np.asarray(ptr)))
-    entry_row = unchanged[np.asarray(idx)]
-    keep = entry_row >= 0
-    all_key = np.concatenate([entry_key[keep], np.array(extra_key, dtype=np.int64)])
-    all_row = np.concatenate([entry_row[keep], np.array(extra_row, dtype=np.int64)])
-    by_name = sorted(range(len(key_list)), key=key_list.__getitem__)
-    rank = np.empty(len(key_list), dtype=np.int64)
-    rank[by_name] = np.arange(len(key_list))
-    ranked = rank[all_key]
-    order = np.lexsort((all_row, ranked))
-    counts = np.bincount(ranked, minlength=len(key_list))
-    used = [k for k in by_name if counts[rank[k]]]
-    new_ptr = np.zeros(len(used) + 1, dtype=np.int64)
-    np.cumsum(counts[counts > 0], out=new_ptr[1:])
-    return (
-        [key_list[k] for k in used],
-        [names[k] for k in used],
-        new_ptr,
-        all_row[order].astype(np.int32),
-    )
+        builder.put(row, paper)
+    return builder.finish(ids, years, n_chunks)
 
 
 def load(settings: Settings, collection: Collection) -> Catalog:
