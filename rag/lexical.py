@@ -267,28 +267,28 @@ class LexicalIndex:
         terms = np.repeat(np.arange(len(self.vocab), dtype=np.int64), df)
         docs = kept[self.indices]
         keep = docs >= 0
+        terms, docs = terms[keep], docs[keep]
         vocab = {t: i for i, t in enumerate(self.vocab)}
         new_terms, new_docs, new_tfs = _triples(added.values(), vocab, 0)
         positions = np.array(list(added), dtype=np.int64)
+        stays = kept >= 0
+        moved = kept[stays]
+        assert bool(np.all(np.diff(moved) > 0)), "kept documents must keep their order"
         doc_len = np.zeros(n_docs, dtype=np.float32)
-        doc_len[kept[kept >= 0]] = self.doc_len[kept >= 0]
+        doc_len[moved] = self.doc_len[stays]
         doc_len[positions] = [len(t) for t in added.values()]
         new_docs = positions[new_docs] if len(positions) else new_docs
-        moved = kept[kept >= 0]
-        assert bool(np.all(np.diff(moved) > 0)), "kept documents must keep their order"
         # Kept documents keep their order, so their triples stay sorted by (term, document):
         # the added ones are inserted where they belong instead of sorting everything again.
         order = np.lexsort((new_docs, new_terms))
-        at = np.searchsorted(
-            terms[keep] * n_docs + docs[keep], new_terms[order] * n_docs + new_docs[order]
-        )
-        merged_terms = np.insert(terms[keep], at, new_terms[order])
+        at = np.searchsorted(terms * n_docs + docs, new_terms[order] * n_docs + new_docs[order])
+        merged_terms = np.insert(terms, at, new_terms[order])
         indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
         np.cumsum(np.bincount(merged_terms, minlength=len(vocab)), out=indptr[1:])
         return self.from_arrays(
             list(vocab),
             np.insert(self.counts[keep], at, new_tfs[order]).astype(np.float32),
-            np.insert(docs[keep], at, new_docs[order]).astype(np.int32),
+            np.insert(docs, at, new_docs[order]).astype(np.int32),
             indptr,
             doc_len,
         )

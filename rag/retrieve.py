@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -102,14 +103,12 @@ class Retriever:
         self._years: tuple[np.ndarray, np.ndarray] | None = None
         self._author_masks: dict[str, np.ndarray] = {}
         self.authors = {key: a for a, key in enumerate(found.index.author_keys)}
-        surnames: dict[str, int] = {}
-        for key in found.index.author_keys:
-            surname = key.rsplit(" ", 1)[-1]
-            surnames[surname] = surnames.get(surname, 0) + 1
+        surnames = [key.rsplit(" ", 1)[-1] for key in found.index.author_keys]
+        count = Counter(surnames)
         self.surnames = {
-            key.rsplit(" ", 1)[-1]: key
-            for key in found.index.author_keys
-            if surnames[key.rsplit(" ", 1)[-1]] == 1
+            s: key
+            for s, key in zip(surnames, found.index.author_keys, strict=True)
+            if count[s] == 1
         }
 
     def author_papers(self, key: str) -> np.ndarray:
@@ -180,15 +179,21 @@ class Retriever:
         lex = self.lexical.scores(terms) if mode != "dense" else np.zeros(n_papers, np.float32)
         fused = self._fuse(dense_paper, lex, chunk_sims, mode)
         author = self.match_author(question)
+        authored: set[int] = set()
         if author:
             by_author = self.author_papers(author)
             fused[by_author] += AUTHOR_BOOST
             k = max(k, min(len(by_author), MAX_AUTHOR_PAPERS))
+            authored = set(by_author.tolist())
         if filters:
             fused = np.where(self._allowed(filters), fused, -np.inf).astype(np.float32)
         order = _top(fused, max(k, EVIDENCE_PAPERS))  # all that is read below
+        name = self.author_name(author) if author else None
         hits = tuple(
-            self._hit(i, fused, dense_paper, lex, chunk_sims, terms, author) for i in order[:k]
+            self._hit(
+                i, fused, dense_paper, lex, chunk_sims, terms, name if i in authored else None
+            )
+            for i in order[:k]
         )
         best = order[:EVIDENCE_PAPERS]
         return Retrieval(
@@ -198,7 +203,7 @@ class Retriever:
             top_dense=max((float(dense_paper[i]) for i in best), default=0.0),
             top_coverage=max((self.lexical.coverage(terms, i) for i in best), default=0.0),
             unknown_terms=self.lexical.unknown_share(terms),
-            author=self.author_name(author) if author else None,
+            author=name,
         )
 
     def _allowed(self, filters: Filters) -> np.ndarray:
@@ -269,7 +274,7 @@ class Retriever:
         lex: np.ndarray,
         chunk_sims: dict[tuple[int, int], float],
         terms: list[str],
-        author: str | None,
+        matched_author: str | None,
     ) -> Hit:
         """Build a hit with the paper's passages ordered by how well they match."""
         term_set = set(terms)
@@ -280,14 +285,13 @@ class Retriever:
             score = 0.5 * chunk_sims.get((p, i), 0.0) + 0.5 * overlap
             passages.append(Passage(chunk_id=f"{paper.id}:{i}", text=text, score=round(score, 4)))
         passages.sort(key=lambda x: -x.score)
-        matched = author is not None and p in set(self.author_papers(author).tolist())
         return Hit(
             paper=paper,
             score=round(float(fused[p]), 4),
             passages=tuple(passages),
             dense_score=round(float(dense[p]), 4),
             lexical_score=round(float(lex[p]), 4),
-            matched_author=self.author_name(author) if matched and author else None,
+            matched_author=matched_author,
         )
 
 
