@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import os
 import subprocess
@@ -27,8 +28,8 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
-from dataclasses import asdict
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +45,42 @@ def _settings(work: Path, port: int) -> Any:
     return settings_for({"data_dir": str(work / "client"), "chroma_port": port})
 
 
-def cached_count(count: Callable[[str], int]) -> Callable[[str], int]:
-    """The tokenizer's count, remembered: synthetic papers reuse the same seed sentences and
-    title parts, so chunking a million of them counts the same few thousand strings."""
-    return functools.lru_cache(maxsize=1 << 18)(count)
+@dataclass
+class _Synthetic:
+    """What the phases that make synthetic papers share."""
+
+    settings: Any
+    embedder: Any
+    pool: Any
+    count: Callable[[str], int]
+
+    def chunked(self, n: int, start: int = 0) -> Iterator[tuple[Any, list[str]]]:
+        """Synthetic papers start..n with their chunk texts (those before are made, not chunked)."""
+        from eval.bench.synth import synthetic_papers
+        from rag.chunking import chunk_paper
+
+        tokens = self.settings.chunk_tokens
+        papers = synthetic_papers(self.pool, n, names="mixed")
+        for paper, _ in itertools.islice(papers, start, None):
+            yield paper, [c.text for c in chunk_paper(paper, tokens, self.count)]
+
+
+def _synthetic(args: dict[str, Any]) -> _Synthetic:
+    """Settings, embedder, seed pool and the tokenizer's count, remembered: synthetic papers
+    reuse the same seed sentences and title parts, so chunking a million of them counts the
+    same few thousand strings."""
+    from eval.bench.synth import seed_pool
+    from rag.embed import make_embedder
+
+    settings = _settings(Path(args["work"]), int(args["port"]))
+    emb = make_embedder(settings.embed_model, settings.embed_batch_size)
+    count = functools.lru_cache(maxsize=1 << 18)(emb.count_tokens)
+    return _Synthetic(settings, emb, seed_pool(emb.count_tokens), count)
+
+
+def _row_line(paper: Any, texts: list[str]) -> bytes:
+    """A line of rows.jsonl: the paper's fields and its chunk texts (read by `catalog`)."""
+    return json.dumps([asdict(paper), texts]).encode() + b"\n"
 
 
 def server_up(port: int) -> bool:
@@ -80,17 +113,18 @@ def start_server(work: Path, port: int) -> subprocess.Popen[bytes]:
 
 def phase_write(args: dict[str, Any]) -> dict[str, Any]:
     """Write n synthetic papers into the server's collection, resuming from the checkpoint."""
-    from eval.bench.synth import seed_pool, sentence_vectors, write_papers
-    from rag.embed import make_embedder
+    from eval.bench.synth import sentence_vectors, write_papers
     from rag.embed_base import index_identity
     from rag.store import PENDING, open_collection, set_generation
 
     work, n = Path(args["work"]), int(args["n"])
-    settings = _settings(work, int(args["port"]))
-    emb = make_embedder(settings.embed_model, settings.embed_batch_size)
-    pool = seed_pool(emb.count_tokens)
+    synth = _synthetic(args)
+    settings = synth.settings
     vectors, _ = sentence_vectors(
-        pool, Path(args["cache_dir"]), index_identity(settings.embed_model), emb.embed_documents
+        synth.pool,
+        Path(args["cache_dir"]),
+        index_identity(settings.embed_model),
+        synth.embedder.embed_documents,
     )
     checkpoint, rows_path = work / "written.json", work / "rows.jsonl"
     state = json.loads(checkpoint.read_text()) if checkpoint.exists() else {}
@@ -105,7 +139,7 @@ def phase_write(args: dict[str, Any]) -> dict[str, Any]:
 
     def saved(papers: int, chunks: int, rows: list[tuple[Any, list[str]]]) -> None:
         for paper, texts in rows:
-            rows_file.write(json.dumps([asdict(paper), texts]).encode() + b"\n")
+            rows_file.write(_row_line(paper, texts))
         rows_file.flush()
         state = {"papers": papers, "chunks": chunks, "rows_bytes": rows_file.tell()}
         checkpoint.write_text(json.dumps(state))
@@ -120,10 +154,10 @@ def phase_write(args: dict[str, Any]) -> dict[str, Any]:
 
     info = write_papers(
         collection,
-        pool,
+        synth.pool,
         vectors,
         n,
-        cached_count(emb.count_tokens),
+        synth.count,
         settings.chunk_tokens,
         skip=done,
         names="mixed",
@@ -198,22 +232,14 @@ def phase_rows(args: dict[str, Any]) -> dict[str, Any]:
 
     For `catalog` + `lexical` at a size whose Chroma write does not fit the time at hand.
     """
-    from eval.bench.synth import seed_pool, synthetic_papers
-    from rag.chunking import chunk_paper
-    from rag.embed import make_embedder
-
     work, n = Path(args["work"]), int(args["n"])
-    settings = _settings(work, int(args["port"]))
-    emb = make_embedder(settings.embed_model, settings.embed_batch_size)
-    pool = seed_pool(emb.count_tokens)
-    count = cached_count(emb.count_tokens)
+    synth = _synthetic(args)
     t0 = time.perf_counter()
     chunks = 0
     with (work / "rows.jsonl").open("wb") as f:
-        for i, (paper, _) in enumerate(synthetic_papers(pool, n, names="mixed"), 1):
-            texts = [c.text for c in chunk_paper(paper, settings.chunk_tokens, count)]
+        for i, (paper, texts) in enumerate(synth.chunked(n), 1):
             chunks += len(texts)
-            f.write(json.dumps([asdict(paper), texts]).encode() + b"\n")
+            f.write(_row_line(paper, texts))
             if i % 50_000 == 0:
                 print(
                     f"rows: {i:,} papers, {time.perf_counter() - t0:,.0f} s, load {loadavg()[0]}",
@@ -282,20 +308,12 @@ def phase_update(args: dict[str, Any]) -> dict[str, Any]:
     any ingest of 100 papers costs and are not part of this figure. The result is written
     beside the current catalog and discarded, so the phase can be repeated.
     """
-    from eval.bench.synth import seed_pool, synthetic_papers
     from rag import catalog
-    from rag.chunking import chunk_paper
-    from rag.embed import make_embedder
 
-    work, n, add = Path(args["work"]), int(args["n"]), int(args.get("add", 100))
-    settings = _settings(work, int(args["port"]))
-    emb = make_embedder(settings.embed_model, settings.embed_batch_size)
-    pool = seed_pool(emb.count_tokens)
-    count = cached_count(emb.count_tokens)
-    new = [
-        (paper, [c.text for c in chunk_paper(paper, settings.chunk_tokens, count)])
-        for paper, _ in list(synthetic_papers(pool, n + add, names="mixed"))[n:]
-    ]
+    n, add = int(args["n"]), int(args.get("add", 100))
+    synth = _synthetic(args)
+    settings = synth.settings
+    new = list(synth.chunked(n + add, start=n))
     path = catalog.path_for(settings)
     t = time.perf_counter()
     base = catalog.read(path)
