@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
@@ -142,13 +143,20 @@ def _triples(
 
 
 class TermCounter:
-    """Builds a `LexicalIndex` document by document, keeping only term ids and counts."""
+    """Builds a `LexicalIndex` document by document, keeping only term ids and counts.
+
+    Each document's distinct terms and their counts are kept as int32 / float32, gathered
+    into blocks of BLOCK documents: about 8 bytes per (document, term) entry while counting.
+    """
+
+    BLOCK = 4096
 
     def __init__(self) -> None:
         self.vocab: dict[str, int] = {}
-        self.terms: list[np.ndarray] = []
-        self.tfs: list[np.ndarray] = []
-        self.doc_len: list[int] = []
+        self.doc_len = array("f")
+        self.sizes = array("i")  # distinct terms per document
+        self._blocks: list[tuple[np.ndarray, np.ndarray]] = []
+        self._open: list[tuple[np.ndarray, np.ndarray]] = []
 
     def add(self, text: str) -> None:
         """Tokenize and count the next document."""
@@ -157,20 +165,33 @@ class TermCounter:
             (self.vocab.setdefault(t, len(self.vocab)) for t in tokens), np.int32, len(tokens)
         )
         terms, tfs = np.unique(ids, return_counts=True)
-        self.terms.append(terms)
-        self.tfs.append(tfs.astype(np.int32))
+        self._open.append((terms, tfs.astype(np.float32)))
+        self.sizes.append(len(terms))
         self.doc_len.append(len(tokens))
+        if len(self._open) >= self.BLOCK:
+            self._seal()
+
+    def _seal(self) -> None:
+        if self._open:
+            terms, tfs = zip(*self._open, strict=True)
+            self._blocks.append((np.concatenate(terms), np.concatenate(tfs)))
+            self._open = []
+
+    def _take(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every entry's term and count, in document order (the counter lets go of them)."""
+        self._seal()
+        blocks, self._blocks = self._blocks, []
+        terms = np.concatenate([t for t, _ in blocks] or [np.zeros(0, np.int32)])
+        tfs = np.concatenate([f for _, f in blocks] or [np.zeros(0, np.float32)])
+        return terms, tfs
 
     def index(self) -> LexicalIndex:
-        """The index of every document added."""
-        sizes = np.array([len(t) for t in self.terms], dtype=np.int64)
-        empty = np.zeros(0, np.int32)
-        return LexicalIndex.from_counts(
+        """The index of every document added (once: the counter is spent)."""
+        return LexicalIndex.from_documents(
             list(self.vocab),
-            np.concatenate(self.terms or [empty]).astype(np.int64),
-            np.repeat(np.arange(len(sizes), dtype=np.int64), sizes),
-            np.concatenate(self.tfs or [empty]).astype(np.float32),
-            np.array(self.doc_len, dtype=np.float32),
+            *self._take(),
+            np.frombuffer(self.sizes, dtype=np.int32),
+            np.frombuffer(self.doc_len, dtype=np.float32).copy(),
         )
 
 
@@ -220,20 +241,24 @@ class LexicalIndex:
         return counter.index()
 
     @classmethod
-    def from_counts(
+    def from_documents(
         cls,
         vocab: Sequence[str],
         terms: np.ndarray,
-        docs: np.ndarray,
         tfs: np.ndarray,
+        sizes: np.ndarray,
         doc_len: np.ndarray,
     ) -> LexicalIndex:
-        """Build from (term, document, count) triples in any order and every document's length."""
-        order = np.lexsort((docs, terms))
-        indices = docs[order].astype(np.int32)
-        counts = tfs[order].astype(np.float32)
+        """Build from every document's (term, count) entries in document order, `sizes[d]` of
+        document d's (the arrays are consumed: the caller keeps no reference)."""
         indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
         np.cumsum(np.bincount(terms, minlength=len(vocab)), out=indptr[1:])
+        order = np.argsort(terms, kind="stable")  # by term; documents stay in order within one
+        del terms
+        counts = tfs[order]
+        del tfs
+        indices = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)[order]
+        del order
         return cls.from_arrays(vocab, counts, indices, indptr, doc_len)
 
     @classmethod
@@ -251,45 +276,61 @@ class LexicalIndex:
         idf = np.log(1 + (n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
         avg = float(doc_len.mean()) if n_docs and doc_len.mean() > 0 else 1.0
         norm = (K1 * (1 - B + B * doc_len / avg)).astype(np.float32)
-        data = np.repeat(idf, df) * counts / (counts + norm[indices])
-        return cls(vocab, data.astype(np.float32), indices, indptr, n_docs, counts, doc_len)
+        # idf * count / (count + norm), float32, with one temporary the size of the matrix
+        data = np.repeat(idf, df)
+        data *= counts
+        denominator = norm[indices]
+        denominator += counts
+        data /= denominator
+        return cls(vocab, data, indices, indptr, n_docs, counts, doc_len)
 
     def updated(
         self, kept: np.ndarray, added: Mapping[int, Sequence[str]], n_docs: int
     ) -> LexicalIndex:
         """A new index: old document i becomes `kept[i]` (-1: dropped), plus `added` documents.
 
-        Kept documents keep their relative order (the catalog's are sorted by paper id). Only
-        the added documents are tokenized (given as tokens, by their new position).
+        Kept documents keep their relative order (the catalog's are sorted by paper id), so
+        each column's kept entries stay sorted: the added documents' entries are inserted where
+        they belong, column by column, and nothing is sorted again. Only the added documents
+        are tokenized (given as tokens, by their new position). Working memory is a few int32 /
+        float32 arrays the size of the matrix.
         """
         assert self.counts is not None and self.doc_len is not None
-        df = np.diff(self.indptr)
-        terms = np.repeat(np.arange(len(self.vocab), dtype=np.int64), df)
-        docs = kept[self.indices]
-        keep = docs >= 0
-        terms, docs = terms[keep], docs[keep]
-        vocab = {t: i for i, t in enumerate(self.vocab)}
-        new_terms, new_docs, new_tfs = _triples(added.values(), vocab, 0)
-        positions = np.array(list(added), dtype=np.int64)
         stays = kept >= 0
         moved = kept[stays]
         assert bool(np.all(np.diff(moved) > 0)), "kept documents must keep their order"
         doc_len = np.zeros(n_docs, dtype=np.float32)
         doc_len[moved] = self.doc_len[stays]
-        doc_len[positions] = [len(t) for t in added.values()]
+        doc_len[list(added)] = [len(t) for t in added.values()]
+        vocab = {t: i for i, t in enumerate(self.vocab)}
+        new_terms, new_docs, new_tfs = _triples(added.values(), vocab, 0)
+        positions = np.array(list(added), dtype=np.int64)
         new_docs = positions[new_docs] if len(positions) else new_docs
-        # Kept documents keep their order, so their triples stay sorted by (term, document):
-        # the added ones are inserted where they belong instead of sorting everything again.
+
+        docs = kept.astype(np.int32)[self.indices]  # each entry's new document, -1: dropped
+        ptr = np.zeros(len(vocab) + 1, dtype=np.int64)  # the kept entries' columns
+        ptr[: len(self.indptr)] = self.indptr
+        ptr[len(self.indptr) :] = self.indptr[-1]
+        counts: np.ndarray = self.counts
+        if not bool(stays.all()):
+            dropped = np.flatnonzero(docs < 0)
+            column = np.searchsorted(self.indptr, dropped, side="right") - 1
+            ptr[1:] -= np.cumsum(np.bincount(column, minlength=len(vocab)))
+            docs, counts = np.delete(docs, dropped), np.delete(self.counts, dropped)
         order = np.lexsort((new_docs, new_terms))
-        at = np.searchsorted(terms * n_docs + docs, new_terms[order] * n_docs + new_docs[order])
-        merged_terms = np.insert(terms, at, new_terms[order])
-        indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(merged_terms, minlength=len(vocab)), out=indptr[1:])
+        new_terms, new_docs, new_tfs = new_terms[order], new_docs[order], new_tfs[order]
+        at = np.empty(len(new_terms), dtype=np.int64)
+        starts = np.flatnonzero(np.diff(new_terms, prepend=-1)).tolist()  # a run per term
+        for start, end in zip(starts, [*starts[1:], len(new_terms)][: len(starts)], strict=True):
+            t = int(new_terms[start])
+            lo, hi = int(ptr[t]), int(ptr[t + 1])
+            at[start:end] = lo + np.searchsorted(docs[lo:hi], new_docs[start:end])
+        ptr[1:] += np.cumsum(np.bincount(new_terms, minlength=len(vocab)))
         return self.from_arrays(
             list(vocab),
-            np.insert(self.counts[keep], at, new_tfs[order]).astype(np.float32),
-            np.insert(docs, at, new_docs[order]).astype(np.int32),
-            indptr,
+            np.insert(counts, at, new_tfs).astype(np.float32, copy=False),
+            np.insert(docs, at, new_docs.astype(np.int32)),
+            ptr,
             doc_len,
         )
 
