@@ -33,6 +33,7 @@ import json
 import mmap
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from array import array
@@ -355,34 +356,34 @@ def lexical_doc(paper: Paper) -> str:
     return f"{paper.title}. {paper.title}. {', '.join(paper.authors)}. {paper.abstract}"
 
 
-def from_collection(collection: Collection, stamp: str | None, lexical: bool = True) -> Catalog:
-    """Read every chunk of a collection, group them into complete papers, index them for BM25."""
-    from rag.lexical import LexicalIndex
-    from rag.store import iter_chunks, paper_from_metadata
+def from_collection(collection: Collection, stamp: str | None, path: Path) -> Path:
+    """Write the catalog of every complete paper a collection holds; see `write`.
+
+    Streamed: the chunks are spilled to a file beside the catalog and read back sorted by
+    paper (`rag.store.iter_papers`), so memory holds about 30 bytes a chunk and the BM25
+    counts, not the collection's papers and texts.
+    """
+    from rag.store import iter_papers, paper_from_metadata
 
     meta = collection.metadata or {}
-    parts: dict[str, dict[int, str]] = {}
-    metas: dict[str, dict[str, Any]] = {}
-    for chunk in iter_chunks(collection):
-        pid = str(chunk.meta["paper_id"])
-        parts.setdefault(pid, {})[int(chunk.meta["chunk_index"])] = chunk.text
-        metas[pid] = chunk.meta
-    rows: list[tuple[Paper, list[str]]] = []
-    for pid in sorted(parts):
-        if len(parts[pid]) != int(metas[pid]["n_chunks"]):
-            continue  # a half-written paper from an interrupted ingest
-        ordered = [parts[pid][i] for i in sorted(parts[pid])]
-        paper = paper_from_metadata(metas[pid], " ".join(ordered))
-        rows.append((identifiers.from_metadata(paper, metas[pid]), ordered))
-    index = LexicalIndex.build(lexical_doc(p) for p, _ in rows) if lexical else None
-    return in_memory(
-        stamp,
-        str(meta.get("embedder")),
-        str(meta.get("chunking")),
-        collection.count(),
-        rows,
-        index,
-    )
+    spill = path.with_name(f"{path.stem}.{uuid.uuid4().hex[:12]}")
+    spill.mkdir(parents=True)
+    (spill / ".writing").touch()  # removed by `_clean` if this process dies
+    try:
+        rows = (
+            (identifiers.from_metadata(paper_from_metadata(m, " ".join(texts)), m), texts)
+            for m, texts in iter_papers(collection, spill / "chunks.jsonl")
+        )
+        return write_rows(
+            rows,
+            path,
+            stamp,
+            str(meta.get("embedder")),
+            str(meta.get("chunking")),
+            collection.count(),
+        )
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def updated(
@@ -469,21 +470,45 @@ def _remapped(
     return builder.finish(ids, years, n_chunks)
 
 
-def load(settings: Settings, collection: Collection) -> Catalog:
-    """The collection's catalog: the saved one when current, else built from Chroma and saved."""
+def load(settings: Settings, collection: Collection, lexical: bool = True) -> Catalog:
+    """The collection's catalog: the saved one when current, else written from Chroma."""
     from rag.store import generation
 
     stamp = generation(collection)
-    found = read(path_for(settings), stamp) if stamp else None
-    if found is not None:
-        return found
-    built = from_collection(collection, stamp)
-    _save_if_current(settings, built)
-    return built
+    found = read(path_for(settings), stamp, lexical) if stamp else None
+    return found if found is not None else _read_back(settings, collection, stamp, lexical)
 
 
-def _save_if_current(settings: Settings, built: Catalog) -> None:
-    """Save a catalog a reader built from Chroma, if it is still current (best effort).
+def _read_back(
+    settings: Settings, collection: Collection, stamp: str | None, lexical: bool
+) -> Catalog:
+    """Write the catalog from Chroma, make it the saved one if it is still current, open it.
+
+    A data dir that cannot be written gets it in a temporary folder, removed once opened
+    (its files stay mapped).
+    """
+    path = path_for(settings)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writable = os.access(path.parent, os.W_OK)
+    except OSError:
+        writable = False
+    if not writable:
+        with tempfile.TemporaryDirectory(prefix="paperchat-catalog-") as tmp:
+            found = read(from_collection(collection, stamp, Path(tmp) / path.name), None, lexical)
+    else:
+        pointer = from_collection(collection, stamp, path)
+        try:
+            found = read(pointer, None, lexical)
+            _publish_if_current(settings, stamp, pointer)
+        finally:
+            discard(pointer)
+    assert found is not None, "a catalog just written reads back"
+    return found
+
+
+def _publish_if_current(settings: Settings, stamp: str | None, pointer: Path) -> None:
+    """Make a catalog read back from Chroma the saved one, if it is still current.
 
     Only for a final stamp, only while no ingest runs on this data dir (the lock is tried,
     not waited for), and only if the collection's stamp has not changed since it was read.
@@ -491,21 +516,14 @@ def _save_if_current(settings: Settings, built: Catalog) -> None:
     from rag.lock import ingest_lock
     from rag.store import PENDING, StoreError, generation, open_collection
 
-    if not built.stamp or built.stamp.startswith(PENDING):
+    if not stamp or stamp.startswith(PENDING):
         return
-    path = path_for(settings)
-    try:
-        tmp = write(built, path)
-    except OSError:
-        return  # e.g. a read-only data dir: the next process reads Chroma again
     try:
         with ingest_lock(settings):
-            if generation(open_collection(settings)) == built.stamp:
-                publish(tmp, path)
+            if generation(open_collection(settings)) == stamp:
+                publish(pointer, path_for(settings))
     except (StoreError, OSError):
         pass
-    finally:
-        discard(tmp)
 
 
 def save(built: Catalog, path: Path) -> None:
@@ -570,7 +588,7 @@ def write(catalog: Catalog, path: Path) -> Path:
 def write_rows(
     rows: Iterable[tuple[Paper, list[str]]],
     path: Path,
-    stamp: str,
+    stamp: str | None,
     embedder: str,
     chunking: str,
     stored_chunks: int,
@@ -843,11 +861,7 @@ def contents(settings: Settings) -> Contents:
         if found is not None:
             check_identity(settings, found.embedder, found.chunking)
             return Contents(found.papers, found.stored_chunks, found.embedder, found.chunking)
-    from rag.store import generation, open_collection
+    from rag.store import open_collection
 
-    collection = open_collection(settings)
-    stamp = generation(collection)
-    found = read(path, stamp=stamp, lexical=False) if stamp and settings.chroma_host else None
-    if found is None:
-        found = from_collection(collection, stamp, lexical=False)
+    found = load(settings, open_collection(settings), lexical=False)
     return Contents(found.papers, found.stored_chunks, found.embedder, found.chunking)

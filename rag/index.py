@@ -491,9 +491,11 @@ def _publish(settings: Settings, collection: Collection, delta: _Delta | None = 
     """Stamp a new generation and save the catalog of what the collection now holds."""
     stamp = uuid.uuid4().hex
     set_generation(collection, stamp)
+    path = catalog.path_for(settings)
     built = None
     if delta is not None and delta.base is not None:
         built = catalog.updated(delta.base, stamp, collection.count(), delta.removed, delta.changed)
     if built is None:
-        built = catalog.from_collection(collection, stamp)
-    catalog.save(built, catalog.path_for(settings))
+        catalog.publish(catalog.from_collection(collection, stamp, path), path)
+    else:
+        catalog.save(built, path)

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import mmap
+import tempfile
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from rag.chunking import CHUNKER_VERSION
 from rag.config import Settings
@@ -278,28 +284,52 @@ def iter_chunks(
             return
 
 
-def complete_papers(collection: Collection) -> list[tuple[Paper, list[str]]]:
-    """Every complete paper (sorted by id) with its chunk texts in order, read from the store.
+def iter_papers(collection: Collection, spill: Path) -> Iterator[tuple[dict[str, Any], list[str]]]:
+    """Every complete paper's metadata and chunk texts (in chunk order), sorted by paper id.
 
-    A paper with fewer chunks than it records (an interrupted ingest) is left out.
+    Chroma returns chunks in no useful order. Each is appended to the file `spill` as it is
+    read, keeping only its paper id and the file offset (about 30 bytes a chunk); the ids are
+    sorted and the file is read back paper by paper, so memory does not grow with the
+    collection's text. A paper with fewer chunks than it records (an interrupted ingest) is
+    left out. The caller removes `spill`.
     """
-    parts: dict[str, dict[int, str]] = {}
-    metas: dict[str, dict[str, Any]] = {}
-    for chunk in iter_chunks(collection):
-        pid = str(chunk.meta["paper_id"])
-        parts.setdefault(pid, {})[int(chunk.meta["chunk_index"])] = chunk.text
-        metas[pid] = chunk.meta
-    papers = []
-    for pid in sorted(parts):
-        if len(parts[pid]) == int(metas[pid]["n_chunks"]):
-            texts = [parts[pid][i] for i in sorted(parts[pid])]
-            papers.append((paper_from_metadata(metas[pid], " ".join(texts)), texts))
-    return papers
+    offsets = array("q", [0])
+    ids: list[np.ndarray] = []
+    page: list[bytes] = []
+    with spill.open("wb") as f:
+        for chunk in iter_chunks(collection):
+            line = json.dumps([chunk.meta, chunk.text], ensure_ascii=False).encode()
+            f.write(line)
+            offsets.append(offsets[-1] + len(line))
+            page.append(str(chunk.meta["paper_id"]).encode())
+            if len(page) == PAGE:
+                ids.append(np.array(page))
+                page = []
+    if page:
+        ids.append(np.array(page))
+    if not ids:
+        return
+    keys = np.concatenate(ids)
+    del ids
+    order = np.argsort(keys, kind="stable")
+    ends = np.flatnonzero(keys[order][1:] != keys[order][:-1]) + 1  # where each paper starts
+    with spill.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as blob:
+        for group in np.split(order, ends):
+            parts: dict[int, str] = {}
+            for n in group.tolist():
+                meta, text = json.loads(blob[offsets[n] : offsets[n + 1]])
+                parts[int(meta["chunk_index"])] = text
+            if len(parts) == int(meta["n_chunks"]):
+                yield meta, [parts[i] for i in sorted(parts)]
 
 
 def load_papers(collection: Collection) -> list[Paper]:
     """Rebuild every complete paper (abstract joined from its chunks) from the store."""
-    return [paper for paper, _ in complete_papers(collection)]
+    with tempfile.TemporaryDirectory(prefix="paperchat-") as tmp:
+        return [
+            paper_from_metadata(meta, " ".join(texts))
+            for meta, texts in iter_papers(collection, Path(tmp) / "chunks.jsonl")
+        ]
 
 
 def add_chunks(

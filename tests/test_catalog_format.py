@@ -196,3 +196,52 @@ def test_an_updated_catalog_equals_one_built_anew(tmp_path: Path) -> None:
     assert "grace hopper" in found.index.author_keys
     terms = tokenize("velvet harbor result 12")
     assert np.allclose(found.lexical.scores(terms), built.lexical.scores(terms))
+
+
+def test_a_catalog_read_back_from_chroma_is_streamed_in_paper_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks stored in shuffled order and read in small pages: the catalog written from the
+    collection has every complete paper in id order with its texts in chunk order, leaves out a
+    half-written one, and leaves no spilled chunks behind."""
+    from rag import store
+    from rag.index import _metadata, content_hash
+    from rag.records import Chunk
+    from tests.conftest import make_settings
+
+    monkeypatch.setattr(store, "PAGE", 7)  # many pages of ids, of different widths
+    rows = papers(30)
+    rows[5] = (replace_id(rows[5][0], "z" * 40), rows[5][1])  # a longer id, still sorted last
+    rows.sort(key=lambda r: r[0].id)
+    settings = make_settings(tmp_path / "idx")
+    collection = store.open_collection(settings, create=True)
+    entries = []
+    for paper, texts in rows:
+        meta = _metadata(paper, content_hash(paper), len(texts))
+        for i, text in enumerate(texts):
+            chunk = Chunk(f"{paper.id}:{i}", paper.id, i, text, text, text)
+            entries.append((chunk, meta))
+    half = rows[11][0].id
+    entries = [e for e in entries if e[0].id != f"{half}:1"]  # its second chunk never written
+    order = np.random.default_rng(3).permutation(len(entries))
+    shuffled = [entries[i] for i in order]
+    vectors = np.random.default_rng(4).normal(size=(len(shuffled), 384)).tolist()
+    store.add_chunks(collection, [c for c, _ in shuffled], vectors, [m for _, m in shuffled])
+
+    path = tmp_path / "catalog" / "key.json"
+    catalog.publish(catalog.from_collection(collection, "s1", path), path)
+    found = catalog.read(path, "s1")
+    assert found is not None and found.lexical is not None
+    expected = [(p, t) for p, t in rows if p.id != half]
+    assert list(found.papers) == [p for p, _ in expected]
+    assert list(found.texts) == [t for _, t in expected]
+    assert found.stored_chunks == len(shuffled)
+    assert sorted(f.name for f in path.parent.iterdir()) == sorted(
+        [path.name, catalog.current_folder(path).name]  # type: ignore[union-attr]
+    )
+
+
+def replace_id(paper: Paper, pid: str) -> Paper:
+    from dataclasses import replace
+
+    return replace(paper, id=pid)

@@ -89,7 +89,8 @@ def test_incremental_catalog_equals_a_full_rebuild(
     collection = open_collection(settings)
     saved = catalog.read(catalog.path_for(settings), generation(collection))
     assert saved is not None
-    same(saved, catalog.from_collection(collection, saved.stamp))
+    pointer = catalog.from_collection(collection, saved.stamp, tmp_path / "anew" / "key.json")
+    same(saved, catalog.read(pointer))
     by_id = {p.source_ids[0]: p for p in saved.papers if p.source_ids}
     assert by_id["p3"].doi == "10.1000/p3" and len(by_id["p0"].sources) == 2
 
