@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -205,28 +206,13 @@ def test_a_catalog_read_back_from_chroma_is_streamed_in_paper_order(
     collection has every complete paper in id order with its texts in chunk order, leaves out a
     half-written one, and leaves no spilled chunks behind."""
     from rag import store
-    from rag.index import _metadata, content_hash
-    from rag.records import Chunk
-    from tests.conftest import make_settings
 
     monkeypatch.setattr(store, "PAGE", 7)  # many pages of ids, of different widths
     rows = papers(30)
     rows[5] = (replace_id(rows[5][0], "z" * 40), rows[5][1])  # a longer id, still sorted last
     rows.sort(key=lambda r: r[0].id)
-    settings = make_settings(tmp_path / "idx")
-    collection = store.open_collection(settings, create=True)
-    entries = []
-    for paper, texts in rows:
-        meta = _metadata(paper, content_hash(paper), len(texts))
-        for i, text in enumerate(texts):
-            chunk = Chunk(f"{paper.id}:{i}", paper.id, i, text, text, text)
-            entries.append((chunk, meta))
     half = rows[11][0].id
-    entries = [e for e in entries if e[0].id != f"{half}:1"]  # its second chunk never written
-    order = np.random.default_rng(3).permutation(len(entries))
-    shuffled = [entries[i] for i in order]
-    vectors = np.random.default_rng(4).normal(size=(len(shuffled), 384)).tolist()
-    store.add_chunks(collection, [c for c, _ in shuffled], vectors, [m for _, m in shuffled])
+    collection = stored(tmp_path, rows, missing=f"{half}:1")  # its second chunk never written
 
     path = tmp_path / "catalog" / "key.json"
     catalog.publish(catalog.from_collection(collection, "s1", path), path)
@@ -235,7 +221,7 @@ def test_a_catalog_read_back_from_chroma_is_streamed_in_paper_order(
     expected = [(p, t) for p, t in rows if p.id != half]
     assert list(found.papers) == [p for p, _ in expected]
     assert list(found.texts) == [t for _, t in expected]
-    assert found.stored_chunks == len(shuffled)
+    assert found.stored_chunks == 2 * len(rows) - 1
     assert sorted(f.name for f in path.parent.iterdir()) == sorted(
         [path.name, catalog.current_folder(path).name]  # type: ignore[union-attr]
     )
@@ -245,3 +231,54 @@ def replace_id(paper: Paper, pid: str) -> Paper:
     from dataclasses import replace
 
     return replace(paper, id=pid)
+
+
+def stored(tmp_path: Path, rows: list[tuple[Paper, list[str]]], missing: str = "") -> Any:
+    """An embedded collection holding these papers' chunks in shuffled order (random vectors),
+    without the chunk `missing`."""
+    from rag import store
+    from rag.index import _metadata, content_hash
+    from rag.records import Chunk
+    from tests.conftest import make_settings
+
+    collection = store.open_collection(make_settings(tmp_path / "idx"), create=True)
+    entries = []
+    for paper, texts in rows:
+        meta = _metadata(paper, content_hash(paper), len(texts))
+        for i, text in enumerate(texts):
+            entries.append((Chunk(f"{paper.id}:{i}", paper.id, i, text, text, text), meta))
+    entries = [e for e in entries if e[0].id != missing]
+    order = np.random.default_rng(3).permutation(len(entries))
+    shuffled = [entries[i] for i in order]
+    vectors = np.random.default_rng(4).normal(size=(len(shuffled), 384)).tolist()
+    store.add_chunks(collection, [c for c, _ in shuffled], vectors, [m for _, m in shuffled])
+    return collection
+
+
+def test_a_data_dir_that_cannot_be_written_still_gets_its_catalog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No write access to the data dir: the catalog read back from Chroma is written to a
+    temporary folder, opened, and that folder removed; nothing is left in the data dir."""
+    import tempfile
+
+    from rag.store import set_generation
+    from tests.conftest import make_settings
+
+    rows = papers(12)
+    collection = stored(tmp_path, rows)
+    set_generation(collection, "s1")
+    settings = make_settings(tmp_path / "idx")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    writable = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if "catalog" in str(p) else writable(p, mode)
+    )
+    found = catalog.load(settings, collection)
+    assert list(found.papers) == [p for p, _ in rows] and found.lexical is not None
+    assert found.lexical.scores(tokenize("velvet")).any()
+    assert not catalog.path_for(settings).parent.exists() or not any(
+        catalog.path_for(settings).parent.iterdir()
+    )
+    assert not any((tmp_path / "tmp").iterdir())
