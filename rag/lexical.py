@@ -146,7 +146,9 @@ class TermCounter:
     """Builds a `LexicalIndex` document by document, keeping only term ids and counts.
 
     Each document's distinct terms and their counts are kept as int32 / float32, gathered
-    into blocks of BLOCK documents: about 8 bytes per (document, term) entry while counting.
+    into blocks of BLOCK documents (about 8 bytes per (document, term) entry). `index` moves
+    the blocks one by one into the column-wise matrix, so building never holds much more than
+    the entries twice over.
     """
 
     BLOCK = 4096
@@ -155,7 +157,7 @@ class TermCounter:
         self.vocab: dict[str, int] = {}
         self.doc_len = array("f")
         self.sizes = array("i")  # distinct terms per document
-        self._blocks: list[tuple[np.ndarray, np.ndarray]] = []
+        self._blocks: list[tuple[int, int, np.ndarray, np.ndarray]] = []  # first doc, docs, ...
         self._open: list[tuple[np.ndarray, np.ndarray]] = []
 
     def add(self, text: str) -> None:
@@ -174,23 +176,39 @@ class TermCounter:
     def _seal(self) -> None:
         if self._open:
             terms, tfs = zip(*self._open, strict=True)
-            self._blocks.append((np.concatenate(terms), np.concatenate(tfs)))
+            first = len(self.sizes) - len(self._open)
+            self._blocks.append((first, len(terms), np.concatenate(terms), np.concatenate(tfs)))
             self._open = []
 
-    def _take(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every entry's term and count, in document order (the counter lets go of them)."""
-        self._seal()
-        blocks, self._blocks = self._blocks, []
-        terms = np.concatenate([t for t, _ in blocks] or [np.zeros(0, np.int32)])
-        tfs = np.concatenate([f for _, f in blocks] or [np.zeros(0, np.float32)])
-        return terms, tfs
-
     def index(self) -> LexicalIndex:
-        """The index of every document added (once: the counter is spent)."""
-        return LexicalIndex.from_documents(
+        """The index of every document added (once: the counter lets go of its blocks)."""
+        self._seal()
+        n_terms = len(self.vocab)
+        indptr = np.zeros(n_terms + 1, dtype=np.int64)
+        for _, _, terms, _ in self._blocks:
+            indptr[1:] += np.bincount(terms, minlength=n_terms)
+        np.cumsum(indptr, out=indptr)
+        indices = np.empty(int(indptr[-1]), dtype=np.int32)
+        counts = np.empty(int(indptr[-1]), dtype=np.float32)
+        cursor = indptr[:-1].copy()  # where each column's next entry goes
+        sizes = np.frombuffer(self.sizes, dtype=np.int32)
+        blocks, self._blocks = self._blocks[::-1], []
+        while blocks:  # earlier documents first, so each column's documents come in order
+            first, n, terms, tfs = blocks.pop()
+            docs = np.repeat(np.arange(first, first + n, dtype=np.int32), sizes[first : first + n])
+            order = np.argsort(terms, kind="stable")
+            by_term = terms[order]
+            starts = np.flatnonzero(np.diff(by_term, prepend=-1))
+            lengths = np.diff(np.append(starts, len(by_term)))
+            rank = np.arange(len(by_term)) - np.repeat(starts, lengths)  # place within its run
+            at = cursor[by_term] + rank
+            indices[at], counts[at] = docs[order], tfs[order]
+            cursor[by_term[starts]] += lengths
+        return LexicalIndex.from_arrays(
             list(self.vocab),
-            *self._take(),
-            np.frombuffer(self.sizes, dtype=np.int32),
+            counts,
+            indices,
+            indptr,
             np.frombuffer(self.doc_len, dtype=np.float32).copy(),
         )
 
@@ -239,27 +257,6 @@ class LexicalIndex:
         for doc in docs:
             counter.add(doc)
         return counter.index()
-
-    @classmethod
-    def from_documents(
-        cls,
-        vocab: Sequence[str],
-        terms: np.ndarray,
-        tfs: np.ndarray,
-        sizes: np.ndarray,
-        doc_len: np.ndarray,
-    ) -> LexicalIndex:
-        """Build from every document's (term, count) entries in document order, `sizes[d]` of
-        document d's (the arrays are consumed: the caller keeps no reference)."""
-        indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(terms, minlength=len(vocab)), out=indptr[1:])
-        order = np.argsort(terms, kind="stable")  # by term; documents stay in order within one
-        del terms
-        counts = tfs[order]
-        del tfs
-        indices = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)[order]
-        del order
-        return cls.from_arrays(vocab, counts, indices, indptr, doc_len)
 
     @classmethod
     def from_arrays(

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from rag.lexical import DOMAIN_STOPWORDS, STOPWORDS, LexicalIndex, tokenize
 from rag.loaders import load_paths
@@ -82,3 +83,19 @@ def test_an_updated_index_equals_one_built_anew() -> None:
         assert got[term][:2] == (rows, counts), term
         np.testing.assert_allclose(got[term][2], scores, rtol=1e-6)
     assert np.array_equal(updated.doc_len, fresh.doc_len)
+
+
+def test_an_index_built_in_many_blocks_equals_one_built_in_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The counter moves its blocks of documents into the matrix one by one: with blocks of 7
+    documents the columns, counts and scores are those of a single block."""
+    from rag.lexical import TermCounter
+
+    docs = [f"{p.title}. {p.abstract}" for p in load_paths([SEEDS]).papers]
+    whole = LexicalIndex.build(docs)
+    monkeypatch.setattr(TermCounter, "BLOCK", 7)
+    blocks = LexicalIndex.build(docs)
+    assert blocks.vocab == whole.vocab
+    for name in ("indptr", "indices", "counts", "data", "doc_len"):
+        assert np.array_equal(getattr(blocks, name), getattr(whole, name)), name
