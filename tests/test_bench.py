@@ -199,3 +199,28 @@ def test_scale_bench_without_a_server(tmp_path: Path) -> None:
     assert lexical["papers"] == 300 and lexical["chunks"] == result["rows"]["chunks"]
     assert set(lexical["latency_ms"]) == {"none", "author", "source", "year"}
     assert lexical["filters"]["author"] and lexical["latency_ms"]["none"]["n"] == 3
+
+
+@pytest.mark.slow
+def test_scale_bench_against_a_chroma_server(tmp_path: Path) -> None:
+    """`eval.bench.scale` against a real `chroma run`: the resumable write, the catalog, a
+    client with no catalog reading the collection back, and the query process."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "scale.json"
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "eval.bench.scale", "--n", "120", "--work", str(tmp_path / "w")]
+    cmd += ["--port", str(port), "--phases", "write,catalog,readback,query"]
+    cmd += ["--questions", "2", "--repeats", "1", "--out", str(out)]
+    subprocess.run(cmd, cwd=root, check=True, capture_output=True, timeout=900)
+    result = json.loads(out.read_text())
+    chunks = result["write"]["stored_chunks"]
+    assert result["catalog"]["papers"] == result["readback"]["papers"] == 120
+    assert result["readback"]["chunks"] == chunks >= 120
+    assert result["query"]["papers"] == 120 and result["server_rss_mb"] > 0
+    assert not list((tmp_path / "w" / "readback").glob("*.*"))  # discarded, no spill left

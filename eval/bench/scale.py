@@ -11,6 +11,8 @@ each a fresh process where it measures one):
   then the collection stamped with the catalog's generation, as `rag.index` does.
 - `query`: in a fresh process, `PaperChat()` cold load, the query process's peak RSS, and
   search p50 / p95 with and without author / source / year filters (`eval.bench.worker`).
+- `readback`: a client with no current catalog reads the collection back from the server
+  and writes one (time, peak RSS).
 
 Authors here recombine seed first names and surnames (`names="mixed"`), so the collection has
 tens of thousands of distinct authors rather than the few hundred of the seeds.
@@ -227,6 +229,36 @@ def phase_catalog(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def phase_readback(args: dict[str, Any]) -> dict[str, Any]:
+    """Time a machine that has no current catalog: read the collection back from the server
+    and write its catalog (streamed, `catalog.from_collection`), then open it.
+
+    What a second client of a shared server does on its first start, and what an ingest
+    that changed more than `rag.index.DELTA_LIMIT` papers does at its end. The catalog is
+    written beside the work folder's and discarded.
+    """
+    from rag import catalog
+    from rag.store import generation, open_collection
+
+    work = Path(args["work"])
+    collection = open_collection(_settings(work, int(args["port"])))
+    t = time.perf_counter()
+    pointer = catalog.from_collection(
+        collection, generation(collection), work / "readback" / "catalog.json"
+    )
+    written_s = time.perf_counter() - t
+    try:
+        found = catalog.read(pointer)
+        assert found is not None
+        return {
+            "papers": len(found.papers),
+            "chunks": collection.count(),
+            "readback_s": round(written_s, 1),
+        }
+    finally:
+        catalog.discard(pointer)
+
+
 def phase_rows(args: dict[str, Any]) -> dict[str, Any]:
     """Write `rows.jsonl` for n synthetic papers without a Chroma collection.
 
@@ -343,6 +375,7 @@ PHASES = {
     "rows": phase_rows,
     "catalog": phase_catalog,
     "lexical": phase_lexical,
+    "readback": phase_readback,
 }
 
 
