@@ -704,16 +704,18 @@ def discard(pointer: Path) -> None:
 def _clean(path: Path) -> None:
     """Remove this key's folders that the pointer does not name (superseded or crashed).
 
-    A folder still being written (`.writing`) is kept unless it is older than STALE_WRITE_S.
+    A folder still being written (`.writing`), or written and awaiting `publish` or `discard`,
+    is kept unless that began more than STALE_WRITE_S ago.
     Readers that mapped a removed folder's files keep reading them until they close.
     """
     current = current_folder(path)
     for folder in path.parent.glob(f"{path.stem}.*"):
         if not folder.is_dir() or folder == current:
             continue
-        marker = folder / ".writing"
+        # being written, or written and not yet published (its pointer is `.tmp-<folder>.json`)
+        markers = (folder / ".writing", path.with_name(f".tmp-{folder.name}.json"))
         try:
-            if marker.exists() and time.time() - marker.stat().st_mtime < STALE_WRITE_S:
+            if any(m.exists() and time.time() - m.stat().st_mtime < STALE_WRITE_S for m in markers):
                 continue
         except OSError:
             continue

@@ -109,6 +109,9 @@ def test_publish_swaps_and_removes_what_it_replaced(tmp_path: Path) -> None:
     assert reader.papers[5] == rows[5][0]  # its mapped files outlive the folder's removal
 
     third = catalog.write_rows(iter(rows[:3]), path, "s3", "e", "c", 0)
+    fourth = catalog.write_rows(iter(rows[:4]), path, "s4", "e", "c", 0)  # cleans up first
+    assert len(catalog.read(third).papers) == 3  # type: ignore[union-attr]  # not taken away
+    catalog.discard(fourth)
     catalog.discard(third)
     assert catalog.read_stamp(path) == "s2" and not third.exists()
     assert sorted(f.name for f in path.parent.iterdir() if f.is_dir()) == sorted(
