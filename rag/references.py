@@ -99,7 +99,8 @@ def bibtex_entry(paper: Paper, key: str | None = None) -> str:
     """One paper as a BibTeX entry (`@misc` for arXiv-only papers, else `@article`)."""
     fields: list[tuple[str, str]] = [("title", paper.title)]
     if paper.authors:
-        fields.append(("author", " and ".join(paper.authors)))
+        more = (paper.n_authors or 0) > len(paper.authors)  # a list cut short when stored
+        fields.append(("author", " and ".join([*paper.authors, *(["others"] if more else [])])))
     if paper.year:
         fields.append(("year", str(paper.year)))
     if paper.doi:

@@ -272,6 +272,34 @@ def test_identifiers_survive_ingest_reload_and_relabel(tmp_path: Path, embedder)
         assert (paper.source_ids, paper.doi) == (("7", "z"), "10.1000/w")
 
 
+def test_a_collaboration_of_hundreds_keeps_its_first_authors_and_count(
+    tmp_path: Path,
+    embedder,  # type: ignore[no-untyped-def]
+) -> None:
+    """An arXiv record with 3,000 authors: every metadata value stays within Chroma Cloud's
+    4,096 bytes; the paper keeps its first authors (found by author) and the full count."""
+    from rag import catalog
+    from rag.index import ingest
+    from rag.references import bibtex_entry
+    from rag.retrieve import Retriever
+    from rag.store import MAX_VALUE_BYTES, iter_chunks, open_collection
+
+    names = [f"Author{i} Collaborator{i}" for i in range(3000)]
+    record = {"id": "2401.00001", "title": "A Big Detector", "abstract": A2}
+    record["authors"] = ", ".join(names[:-1]) + " and " + names[-1]
+    write(tmp_path / "arxiv.jsonl", json.dumps(record) + "\n")
+    settings = make_settings(tmp_path / "idx")
+    ingest([tmp_path / "arxiv.jsonl"], settings, embedder)
+    for chunk in iter_chunks(open_collection(settings)):
+        assert all(len(str(v).encode()) <= MAX_VALUE_BYTES for v in chunk.meta.values())
+    (paper,) = catalog.contents(settings).papers
+    assert paper.n_authors == 3000 and 50 < len(paper.authors) < 3000
+    assert paper.authors == tuple(names[: len(paper.authors)])
+    assert f"{paper.authors[-1]} and others}}" in bibtex_entry(paper)
+    hits = Retriever(settings, embedder).search("What has Author1 Collaborator1 worked on?", 3)
+    assert hits.author and hits.hits[0].paper.title == "A Big Detector"
+
+
 # --- bad input: one-line warnings, good records kept, nothing half-written -------------------
 
 
