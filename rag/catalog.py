@@ -356,7 +356,12 @@ def lexical_doc(paper: Paper) -> str:
     return f"{paper.title}. {paper.title}. {', '.join(paper.authors)}. {paper.abstract}"
 
 
-def from_collection(collection: Collection, stamp: str | None, path: Path) -> Path:
+ReadProgress = Callable[[int, int], None]  # (chunks read, chunks in the collection)
+
+
+def from_collection(
+    collection: Collection, stamp: str | None, path: Path, progress: ReadProgress | None = None
+) -> Path:
     """Write the catalog of every complete paper a collection holds; see `write`.
 
     Streamed: the chunks are spilled to a file beside the catalog and read back sorted by
@@ -372,7 +377,7 @@ def from_collection(collection: Collection, stamp: str | None, path: Path) -> Pa
     try:
         rows = (
             (identifiers.from_metadata(paper_from_metadata(m, " ".join(texts)), m), texts)
-            for m, texts in iter_papers(collection, spill / "chunks.jsonl")
+            for m, texts in iter_papers(collection, spill / "chunks.jsonl", progress)
         )
         return write_rows(
             rows,
@@ -470,17 +475,29 @@ def _remapped(
     return builder.finish(ids, years, n_chunks)
 
 
-def load(settings: Settings, collection: Collection, lexical: bool = True) -> Catalog:
-    """The collection's catalog: the saved one when current, else written from Chroma."""
+def load(
+    settings: Settings,
+    collection: Collection,
+    lexical: bool = True,
+    progress: ReadProgress | None = None,
+) -> Catalog:
+    """The collection's catalog: the saved one when current, else written from Chroma
+    (`progress` follows that reading)."""
     from rag.store import generation
 
     stamp = generation(collection)
     found = read(path_for(settings), stamp, lexical) if stamp else None
-    return found if found is not None else _read_back(settings, collection, stamp, lexical)
+    if found is None:
+        found = _read_back(settings, collection, stamp, lexical, progress)
+    return found
 
 
 def _read_back(
-    settings: Settings, collection: Collection, stamp: str | None, lexical: bool
+    settings: Settings,
+    collection: Collection,
+    stamp: str | None,
+    lexical: bool,
+    progress: ReadProgress | None,
 ) -> Catalog:
     """Write the catalog from Chroma, make it the saved one if it is still current, open it.
 
@@ -495,9 +512,10 @@ def _read_back(
         writable = False
     if not writable:
         with tempfile.TemporaryDirectory(prefix="paperchat-catalog-") as tmp:
-            found = read(from_collection(collection, stamp, Path(tmp) / path.name), None, lexical)
+            written = from_collection(collection, stamp, Path(tmp) / path.name, progress)
+            found = read(written, None, lexical)
     else:
-        pointer = from_collection(collection, stamp, path)
+        pointer = from_collection(collection, stamp, path, progress)
         try:
             found = read(pointer, None, lexical)
             _publish_if_current(settings, stamp, pointer)

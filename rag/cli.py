@@ -24,6 +24,7 @@ from rag.shell import (
     fail,
     ingest_progress,
     out,
+    readback_progress,
     settings,
     to_json,
     user_errors,
@@ -58,7 +59,8 @@ UNTIL = Annotated[int | None, typer.Option(help="Only papers from this year or e
 def _session(s: Settings) -> PaperChat:
     from rag.pipeline import PaperChat
 
-    return PaperChat(s)
+    with readback_progress() as progress:
+        return PaperChat(s, progress=progress)
 
 
 @app.command()

@@ -58,6 +58,8 @@ class IngestProgress:
     bytes_total: int
     papers: int  # papers read so far (unknown in advance: files stream)
     chunks_embedded: int
+    # After the last write, when the catalog is read back from Chroma: (chunks read, stored)
+    catalog_chunks: tuple[int, int] | None = None
 
 
 Progress = Callable[[IngestProgress], None]
@@ -272,7 +274,7 @@ class _Run:
             removed, kept = self._drop_unseen() if held else (0, 0)
         stamp = generation(self.collection)
         if not stamp or catalog.read_stamp(catalog.path_for(self.settings)) != stamp:
-            _publish(self.settings, self.collection)  # e.g. an index from before catalogs
+            _publish(self.settings, self.collection, None, self._reading_back)  # pre-catalog
         return IngestReport(
             files=tuple(reports),
             papers_total=len(self.seen) + kept,
@@ -363,7 +365,18 @@ class _Run:
         """Enter the writing bracket at the first write (a run that changes nothing never does)."""
         if self.delta is None:
             self.delta = _Delta(_current_catalog(self.settings, self.collection))
-            self.stack.enter_context(writing(self.settings, self.collection, self.delta))
+            self.stack.enter_context(
+                writing(self.settings, self.collection, self.delta, self._reading_back)
+            )
+
+    def _reading_back(self, done: int, total: int) -> None:
+        """Tell progress how far the catalog's read-back from Chroma is."""
+        if self.progress is not None:
+            self.progress(
+                IngestProgress(
+                    self.total_bytes, self.total_bytes, self.papers, self.chunks, (done, total)
+                )
+            )
 
     def _write(
         self,
@@ -472,7 +485,10 @@ def _stored(paper: Paper, digest: str, texts: list[str] | None) -> Paper:
 
 @contextmanager
 def writing(
-    settings: Settings, collection: Collection, delta: _Delta | None = None
+    settings: Settings,
+    collection: Collection,
+    delta: _Delta | None = None,
+    progress: catalog.ReadProgress | None = None,
 ) -> Iterator[None]:
     """Bracket writes to the collection so that no stale catalog survives them.
 
@@ -484,10 +500,15 @@ def writing(
     catalog.path_for(settings).unlink(missing_ok=True)
     set_generation(collection, PENDING + uuid.uuid4().hex)
     yield
-    _publish(settings, collection, delta)
+    _publish(settings, collection, delta, progress)
 
 
-def _publish(settings: Settings, collection: Collection, delta: _Delta | None = None) -> None:
+def _publish(
+    settings: Settings,
+    collection: Collection,
+    delta: _Delta | None = None,
+    progress: catalog.ReadProgress | None = None,
+) -> None:
     """Stamp a new generation and save the catalog of what the collection now holds."""
     stamp = uuid.uuid4().hex
     set_generation(collection, stamp)
@@ -496,6 +517,6 @@ def _publish(settings: Settings, collection: Collection, delta: _Delta | None = 
     if delta is not None and delta.base is not None:
         built = catalog.updated(delta.base, stamp, collection.count(), delta.removed, delta.changed)
     if built is None:
-        catalog.publish(catalog.from_collection(collection, stamp, path), path)
+        catalog.publish(catalog.from_collection(collection, stamp, path, progress), path)
     else:
         catalog.save(built, path)

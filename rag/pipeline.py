@@ -7,6 +7,7 @@ import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import replace
 
+from rag.catalog import ReadProgress
 from rag.citations import check_citations
 from rag.config import Settings
 from rag.conversation import Turn, condense, condense_with_llm
@@ -65,13 +66,17 @@ class PaperChat:
     """A loaded index ready to answer: build once, ask many times."""
 
     def __init__(
-        self, settings: Settings, embedder: Embedder | None = None, chat: ChatModel | None = None
+        self,
+        settings: Settings,
+        embedder: Embedder | None = None,
+        chat: ChatModel | None = None,
+        progress: ReadProgress | None = None,
     ) -> None:
         self.settings = settings
         self.embedder = embedder or make_embedder(
             settings.embed_model, settings.embed_batch_size, settings
         )
-        self.retriever = Retriever(settings, self.embedder)
+        self.retriever = Retriever(settings, self.embedder, progress)
         self.sentences = SentenceBank(self.embedder)
         self.extractor = Extractor(self.sentences, self._idf)
         self.checker = ClaimChecker(self.sentences, self._idf)

@@ -84,14 +84,19 @@ class Retriever:
     """Holds the corpus's catalog (mapped, see `rag.catalog`) for BM25 and queries Chroma.
 
     The catalog is the saved one when its stamp matches the collection's, else it is built
-    from the chunks in Chroma (and saved for the next process).
+    from the chunks in Chroma (and saved for the next process; `progress` follows that).
     """
 
-    def __init__(self, settings: Settings, embedder: Embedder) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        embedder: Embedder,
+        progress: catalog.ReadProgress | None = None,
+    ) -> None:
         self.settings = settings
         self.embedder = embedder
         self.collection: Collection = open_collection(settings)
-        self._use(catalog.load(settings, self.collection))
+        self._use(catalog.load(settings, self.collection, progress=progress))
 
     def _use(self, found: Catalog) -> None:
         assert found.lexical is not None

@@ -113,14 +113,73 @@ def ingest_progress(enabled: bool = True) -> Iterator[Callable[[IngestProgress],
     )
     task = bar.add_task("ingest", total=None, rate="")
     started = time.perf_counter()
+    back = _ReadBack(enabled)
 
     def update(p: IngestProgress) -> None:
+        if p.catalog_chunks is not None:  # the files are done; the catalog is read back
+            if back.task is None:
+                bar.stop()
+            back(*p.catalog_chunks)
+            return
         rate = p.papers / max(time.perf_counter() - started, 1e-9)
         rate_text = f"{p.papers:,} papers {rate:,.1f}/s"
         bar.update(task, completed=p.bytes_read, total=p.bytes_total, rate=rate_text)
 
     with bar:
-        yield update
+        try:
+            yield update
+        finally:
+            back.close()
+
+
+class _ReadBack:
+    """A bar for reading a collection back from Chroma into a local catalog, shown only once
+    that starts (a first start against a shared server, the end of a large ingest)."""
+
+    def __init__(self, enabled: bool) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("reading the index from Chroma for the local catalog"),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(),
+            TextColumn("chunks"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+            disable=not enabled,
+        )
+        self.task: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.task is None:
+            self.bar.start()
+            self.task = self.bar.add_task("read", total=total)
+        self.bar.update(self.task, completed=done, total=total)
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.bar.stop()
+
+
+@contextmanager
+def readback_progress(enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """The progress callback for `PaperChat(..., progress=)`: a bar while a collection is
+    read back from Chroma (nothing when the saved catalog is current)."""
+    back = _ReadBack(enabled)
+    try:
+        yield back
+    finally:
+        back.close()
 
 
 def to_json(obj: Any) -> str:

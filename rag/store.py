@@ -6,7 +6,7 @@ import json
 import mmap
 import tempfile
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -306,15 +306,19 @@ def iter_chunks(
             return
 
 
-def iter_papers(collection: Collection, spill: Path) -> Iterator[tuple[dict[str, Any], list[str]]]:
+def iter_papers(
+    collection: Collection, spill: Path, progress: Callable[[int, int], None] | None = None
+) -> Iterator[tuple[dict[str, Any], list[str]]]:
     """Every complete paper's metadata and chunk texts (in chunk order), sorted by paper id.
 
     Chroma returns chunks in no useful order. Each is appended to the file `spill` as it is
     read, keeping only its paper id and the file offset (about 30 bytes a chunk); the ids are
     sorted and the file is read back paper by paper, so memory does not grow with the
     collection's text. A paper with fewer chunks than it records (an interrupted ingest) is
-    left out. The caller removes `spill`.
+    left out. The caller removes `spill`. `progress(chunks read, chunks stored)` follows
+    the reading, a page at a time.
     """
+    total = collection.count() if progress else 0
     offsets = array("q", [0])
     ids: list[np.ndarray] = []
     page: list[bytes] = []
@@ -327,6 +331,8 @@ def iter_papers(collection: Collection, spill: Path) -> Iterator[tuple[dict[str,
             if len(page) == PAGE:
                 ids.append(np.array(page))
                 page = []
+                if progress:
+                    progress(len(offsets) - 1, total)
     if page:
         ids.append(np.array(page))
     if not ids:

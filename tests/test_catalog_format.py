@@ -285,3 +285,25 @@ def test_a_data_dir_that_cannot_be_written_still_gets_its_catalog(
         catalog.path_for(settings).parent.iterdir()
     )
     assert not any((tmp_path / "tmp").iterdir())
+
+
+def test_reading_a_collection_back_reports_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`PaperChat(progress=)` and ingest's progress follow the read-back from Chroma, a page
+    at a time, up to every chunk stored; a current catalog reads nothing and reports nothing."""
+    from rag import store
+    from rag.store import set_generation
+    from tests.conftest import make_settings
+
+    monkeypatch.setattr(store, "PAGE", 5)
+    rows = papers(12)
+    collection = stored(tmp_path, rows)
+    set_generation(collection, "s1")
+    settings = make_settings(tmp_path / "idx")
+    seen: list[tuple[int, int]] = []
+    catalog.load(settings, collection, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(n, 24) for n in range(5, 25, 5)]
+    seen.clear()
+    catalog.load(settings, collection, progress=lambda done, total: seen.append((done, total)))
+    assert seen == []

@@ -114,3 +114,31 @@ def test_catalog_of_an_older_format_is_replaced(tmp_path: Path, embedder) -> Non
     retriever = Retriever(settings, embedder)
     assert sorted(p.title for p in retriever.papers) == ["T0", "T1", "T2", "T3"]
     assert catalog.read_stamp(path) == generation(open_collection(settings)) and not old.exists()
+
+
+def test_an_ingest_past_the_delta_limit_reads_the_catalog_back_with_progress(
+    tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """More changed papers than DELTA_LIMIT: the run lets go of its changes and reads the
+    catalog back from Chroma at the end, reporting that through its progress callback; the
+    catalog equals one read back anew."""
+    from rag import index, store
+
+    monkeypatch.setattr(index, "DELTA_LIMIT", 3)
+    monkeypatch.setattr(store, "PAGE", 4)
+    corpus = tmp_path / "a.jsonl"
+    write_jsonl(corpus, [{"title": f"T{i}", "abstract": abstract(i)} for i in range(4)])
+    settings = make_settings(tmp_path / "idx")
+    ingest([corpus], settings, embedder)
+    write_jsonl(corpus, [{"title": f"T{i}", "abstract": abstract(i)} for i in range(10)])
+    reports: list[index.IngestProgress] = []
+    ingest([corpus], settings, embedder, progress=reports.append)
+    back = [p.catalog_chunks for p in reports if p.catalog_chunks is not None]
+    stored = open_collection(settings).count()
+    assert back and {t for _, t in back} == {stored}
+    assert [d for d, _ in back] == list(range(4, stored + 1, 4))  # a page at a time
+    collection = open_collection(settings)
+    saved = catalog.read(catalog.path_for(settings), generation(collection))
+    assert saved is not None and len(saved.papers) == 10
+    pointer = catalog.from_collection(collection, saved.stamp, tmp_path / "anew" / "key.json")
+    same(saved, catalog.read(pointer))

@@ -20,6 +20,7 @@ from rag.pipeline import PaperChat, Turn
 from rag.records import Answer, Paper
 from rag.references import answer_bibtex, md_escape, paper_links, to_markdown
 from rag.retrieve import Filters
+from rag.shell import readback_progress
 from ui.render import (
     EMPTY_SOURCES,
     render_answer,
@@ -551,7 +552,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 7860) -> None
     print("paperchat: loading the index and the embedding model…", flush=True)
     session: PaperChat | None = None
     try:
-        session = PaperChat(settings)
+        with readback_progress() as progress:
+            session = PaperChat(settings, progress=progress)
         session.warm()  # the first answer is then as fast as the next ones
     except PaperchatError as exc:  # shown again, as a chat error, when a question is asked
         log.warning("index not ready: %s", exc)
