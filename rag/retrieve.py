@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -29,6 +29,7 @@ MIN_DENSE_CANDIDATES = 200
 EVIDENCE_PAPERS = 3
 MAX_AUTHOR_PAPERS = 12
 AUTHOR_MASKS = 8  # author filter masks kept per retriever
+FILTERED_IDS = 500  # a filter allowing this many papers or fewer narrows the dense query itself
 
 
 @dataclass(frozen=True)
@@ -150,14 +151,27 @@ class Retriever:
                 return self.surnames[key]
         return None
 
-    def _dense(self, question: str, n: int) -> dict[tuple[int, int], float]:
+    def _dense(
+        self, question: str, n: int, allowed: np.ndarray | None = None
+    ) -> dict[tuple[int, int], float]:
         """Return (paper row, chunk number) -> cosine similarity for the n nearest chunks.
 
-        Texts and metadata are in the catalog, so only ids and distances are fetched.
+        Texts and metadata are in the catalog, so only ids and distances are fetched. When a
+        filter allows at most FILTERED_IDS papers (`allowed`: a mask), Chroma is asked for the
+        nearest of their chunks only; a larger allowed set is filtered afterwards.
         """
+        where: dict[str, Any] | None = None
+        if allowed is not None:
+            rows = np.flatnonzero(allowed)
+            if len(rows) <= FILTERED_IDS:
+                n = min(n, int(np.asarray(self.index.n_chunks)[rows].sum()))
+                if not n:
+                    return {}
+                where = {"paper_id": {"$in": [bytes(self.index.ids[r]).decode() for r in rows]}}
         result = self.collection.query(
             query_embeddings=[self.embedder.embed_query(question)],  # type: ignore[arg-type]
             n_results=n,
+            where=where,
             include=["distances"],  # type: ignore[list-item]
         )
         out: dict[tuple[int, int], float] = {}
@@ -176,9 +190,10 @@ class Retriever:
         terms = query_terms(question) or tokenize(question)
         dense_paper = np.zeros(n_papers, dtype=np.float32)
         chunk_sims: dict[tuple[int, int], float] = {}
+        allowed = self._allowed(filters) if filters else None
         if mode != "lexical" and n_papers:
             n = min(self.n_chunks, max(MIN_DENSE_CANDIDATES, k * 12))
-            chunk_sims = self._dense(question, n)
+            chunk_sims = self._dense(question, n, allowed)
             for (p, _), sim in chunk_sims.items():
                 dense_paper[p] = max(dense_paper[p], sim)
         lex = self.lexical.scores(terms) if mode != "dense" else np.zeros(n_papers, np.float32)
@@ -190,8 +205,8 @@ class Retriever:
             fused[by_author] += AUTHOR_BOOST
             k = max(k, min(len(by_author), MAX_AUTHOR_PAPERS))
             authored = set(by_author.tolist())
-        if filters:
-            fused = np.where(self._allowed(filters), fused, -np.inf).astype(np.float32)
+        if allowed is not None:
+            fused = np.where(allowed, fused, -np.inf).astype(np.float32)
         order = _top(fused, max(k, EVIDENCE_PAPERS))  # all that is read below
         name = self.author_name(author) if author else None
         hits = tuple(

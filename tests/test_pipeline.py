@@ -81,6 +81,28 @@ def test_filters_restrict_papers(seed_session: PaperChat) -> None:
     assert hits and all(h.paper.year and h.paper.year >= 2024 for h in hits)
 
 
+def test_a_narrow_filter_gets_dense_scores_for_its_own_papers(
+    seed_session: PaperChat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a large index the nearest chunks of the whole collection hold few of a narrow
+    filter's papers; Chroma is then asked for the nearest of theirs. With the candidates cut
+    to 12 chunks, a question far from an author's work still gets dense scores for each of
+    the author's papers returned; filtered afterwards only, it gets them for none."""
+    from rag import retrieve
+
+    monkeypatch.setattr(retrieve, "MIN_DENSE_CANDIDATES", 1)
+    question = "scheduling a combined heat and power system with renewable generation"
+    narrow = Filters(author="Chak Tou Leong")
+    hits = seed_session.search(question, k=1, filters=narrow, mode="dense").hits
+    assert hits and all(h.dense_score > 0 for h in hits)
+    hits = seed_session.search(question, k=5, filters=narrow, mode="dense").hits
+    assert len(hits) == 5 and all(h.dense_score > 0 for h in hits)
+    assert all(any("Leong" in a for a in h.paper.authors) for h in hits)
+    monkeypatch.setattr(retrieve, "FILTERED_IDS", 0)  # the filter applied afterwards only
+    after = seed_session.search(question, k=1, filters=narrow, mode="dense").hits
+    assert all(h.dense_score == 0 for h in after)
+
+
 def test_follow_up_uses_the_conversation(seed_session: PaperChat) -> None:
     first = seed_session.ask("How does STeCa calibrate agent trajectories?")
     follow = seed_session.ask(
