@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
 
 PAGE = 2000
+# What llama-index's ChromaVectorStore adds to every chunk's metadata (`_node_content` repeats
+# all of it as JSON); paperchat reads its own keys only.
+LLAMA_INDEX_KEYS = frozenset(["_node_content", "_node_type", "doc_id", "document_id", "ref_doc_id"])
 MAX_VALUE_BYTES = 4096  # Chroma Cloud's limit on one metadata value (a local store has none)
 # The author list's share of it: llama-index also stores every chunk's metadata again, escaped,
 # inside its `_node_content` value, so the list gets half and the other fields the rest.
@@ -324,7 +327,8 @@ def iter_papers(
     page: list[bytes] = []
     with spill.open("wb") as f:
         for chunk in iter_chunks(collection):
-            line = json.dumps([chunk.meta, chunk.text], ensure_ascii=False).encode()
+            meta = {k: v for k, v in chunk.meta.items() if k not in LLAMA_INDEX_KEYS}
+            line = json.dumps([meta, chunk.text], ensure_ascii=False).encode()
             f.write(line)
             offsets.append(offsets[-1] + len(line))
             page.append(str(chunk.meta["paper_id"]).encode())
@@ -340,11 +344,13 @@ def iter_papers(
     keys = np.concatenate(ids)
     del ids
     order = np.argsort(keys, kind="stable")
-    ends = np.flatnonzero(keys[order][1:] != keys[order][:-1]) + 1  # where each paper starts
+    keys = keys[order]
+    starts = [0, *(np.flatnonzero(keys[1:] != keys[:-1]) + 1).tolist(), len(keys)]
+    del keys
     with spill.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as blob:
-        for group in np.split(order, ends):
+        for start, end in zip(starts[:-1], starts[1:], strict=True):  # one paper's chunks
             parts: dict[int, str] = {}
-            for n in group.tolist():
+            for n in order[start:end].tolist():
                 meta, text = json.loads(blob[offsets[n] : offsets[n + 1]])
                 parts[int(meta["chunk_index"])] = text
             if len(parts) == int(meta["n_chunks"]):
