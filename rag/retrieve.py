@@ -16,7 +16,7 @@ from rag.config import Settings
 from rag.embed import Embedder
 from rag.lexical import QUESTION_WORDS, STOPWORDS, query_terms, tokenize
 from rag.records import Hit, Paper, Passage
-from rag.store import open_collection
+from rag.store import max_batch, open_collection
 from rag.text import fold
 
 if TYPE_CHECKING:
@@ -157,21 +157,18 @@ class Retriever:
         """Return (paper row, chunk number) -> cosine similarity for the n nearest chunks.
 
         Texts and metadata are in the catalog, so only ids and distances are fetched. When a
-        filter allows at most FILTERED_IDS papers (`allowed`: a mask), Chroma is asked for the
-        nearest of their chunks only; a larger allowed set is filtered afterwards.
+        filter allows at most FILTERED_IDS papers (`allowed`: a mask), the nearest of their
+        own chunks are found instead (`_dense_among`); a larger allowed set is filtered
+        afterwards.
         """
-        where: dict[str, Any] | None = None
+        query = self.embedder.embed_query(question)
         if allowed is not None:
             rows = np.flatnonzero(allowed)
             if len(rows) <= FILTERED_IDS:
-                n = min(n, int(np.asarray(self.index.n_chunks)[rows].sum()))
-                if not n:
-                    return {}
-                where = {"paper_id": {"$in": [bytes(self.index.ids[r]).decode() for r in rows]}}
+                return self._dense_among(query, rows, n)
         result = self.collection.query(
-            query_embeddings=[self.embedder.embed_query(question)],  # type: ignore[arg-type]
+            query_embeddings=[query],  # type: ignore[arg-type]
             n_results=n,
-            where=where,
             include=["distances"],  # type: ignore[list-item]
         )
         out: dict[tuple[int, int], float] = {}
@@ -181,6 +178,35 @@ class Retriever:
             if row is not None and number.isdigit() and int(number) < self.index.n_chunks[row]:
                 out[(row, int(number))] = 1.0 - float(dist)
         return out
+
+    def _dense_among(
+        self, query: list[float], rows: np.ndarray, n: int
+    ) -> dict[tuple[int, int], float]:
+        """The n chunks of these papers most similar to the query, scored here.
+
+        Their vectors are fetched by id (a key lookup, a few ms), not through a filtered
+        Chroma query: `chroma run` 1.5 takes ~4.5 s for a `where` or `ids` restricted query
+        over 2M records against ~6 ms unfiltered (measured at 1M papers).
+        """
+        keys = [(int(r), i) for r in rows.tolist() for i in range(int(self.index.n_chunks[r]))]
+        if not keys:
+            return {}
+        ids = [f"{bytes(self.index.ids[r]).decode()}:{i}" for r, i in keys]
+        at = {cid: key for cid, key in zip(ids, keys, strict=True)}
+        found: list[tuple[int, int]] = []
+        vectors: list[Any] = []
+        step = max_batch(self.collection)
+        for start in range(0, len(ids), step):
+            page = self.collection.get(ids=ids[start : start + step], include=["embeddings"])
+            found += [at[cid] for cid in page["ids"]]
+            vectors += list(page["embeddings"] if page["embeddings"] is not None else [])
+        if not found:
+            return {}
+        matrix = np.asarray(vectors, dtype=np.float32)
+        q = np.asarray(query, dtype=np.float32)
+        sims = matrix @ q / (np.linalg.norm(matrix, axis=1) * np.linalg.norm(q) + 1e-12)
+        best = _top(sims, n)
+        return {found[i]: float(sims[i]) for i in best}
 
     def search(
         self, question: str, k: int, filters: Filters | None = None, mode: Mode = "hybrid"

@@ -101,6 +101,14 @@ def test_a_narrow_filter_gets_dense_scores_for_its_own_papers(
     monkeypatch.setattr(retrieve, "FILTERED_IDS", 0)  # the filter applied afterwards only
     after = seed_session.search(question, k=1, filters=narrow, mode="dense").hits
     assert all(h.dense_score == 0 for h in after)
+    # the papers' own chunk vectors, scored here, give Chroma's similarity
+    monkeypatch.setattr(retrieve, "MIN_DENSE_CANDIDATES", 400)
+    topical = "safety alignment of chat models"
+    chroma = {h.paper.id: h.dense_score for h in seed_session.search(topical, 5, narrow).hits}
+    monkeypatch.setattr(retrieve, "FILTERED_IDS", 500)
+    ours = {h.paper.id: h.dense_score for h in seed_session.search(topical, 5, narrow).hits}
+    assert chroma.keys() == ours.keys() and all(v > 0 for v in ours.values())
+    assert all(abs(ours[p] - chroma[p]) < 1e-4 for p in ours)
 
 
 def test_follow_up_uses_the_conversation(seed_session: PaperChat) -> None:
