@@ -298,10 +298,10 @@ class LexicalIndex:
         assert bool(np.all(np.diff(moved) > 0)), "kept documents must keep their order"
         doc_len = np.zeros(n_docs, dtype=np.float32)
         doc_len[moved] = self.doc_len[stays]
-        doc_len[list(added)] = [len(t) for t in added.values()]
+        positions = np.array(list(added), dtype=np.int64)
+        doc_len[positions] = [len(t) for t in added.values()]
         vocab = {t: i for i, t in enumerate(self.vocab)}
         new_terms, new_docs, new_tfs = _triples(added.values(), vocab, 0)
-        positions = np.array(list(added), dtype=np.int64)
         new_docs = positions[new_docs] if len(positions) else new_docs
 
         docs = kept.astype(np.int32)[self.indices]  # each entry's new document, -1: dropped

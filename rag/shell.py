@@ -88,28 +88,14 @@ def ingest_progress(enabled: bool = True) -> Iterator[Callable[[IngestProgress],
     """
     import time
 
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import DownloadColumn, TaskProgressColumn, TextColumn
 
-    bar = Progress(
-        TextColumn("ingest"),
-        BarColumn(bar_width=20),
+    bar = _bar(
+        "ingest",
+        enabled,
         TaskProgressColumn(),
         DownloadColumn(binary_units=True),
         TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=not enabled,
     )
     task = bar.add_task("ingest", total=None, rate="")
     started = time.perf_counter()
@@ -132,31 +118,41 @@ def ingest_progress(enabled: bool = True) -> Iterator[Callable[[IngestProgress],
             back.close()
 
 
+def _bar(label: str, enabled: bool, *middle: Any) -> Any:
+    """A transient stderr progress bar: label, bar, the `middle` columns, elapsed time, ETA."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn(label),
+        BarColumn(bar_width=20),
+        *middle,
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not enabled,
+    )
+
+
 class _ReadBack:
     """A bar for reading a collection back from Chroma into a local catalog, shown only once
     that starts (a first start against a shared server, the end of a large ingest)."""
 
     def __init__(self, enabled: bool) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import MofNCompleteColumn, TextColumn
 
-        self.bar = Progress(
-            TextColumn("reading the index from Chroma for the local catalog"),
-            BarColumn(bar_width=20),
+        self.bar = _bar(
+            "reading the index from Chroma for the local catalog",
+            enabled,
             MofNCompleteColumn(),
             TextColumn("chunks"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-            disable=not enabled,
         )
         self.task: Any = None
 
