@@ -98,7 +98,17 @@ def ingest(
         out.print_json(to_json(asdict(report)))
     else:
         _print_ingest(report)
-    raise typer.Exit(3 if report.skipped else 0)
+    if not report.files:  # a folder with no corpus file in it: say what would be read
+        from rich.markup import escape
+
+        from rag.loaders import SUFFIXES
+
+        err.print(
+            "[yellow]warning:[/yellow] "
+            + escape(f"no corpus file under {', '.join(map(str, targets))} (read: "
+            f"{' '.join(sorted(SUFFIXES))}); nothing changed")
+        )
+    raise typer.Exit(3 if report.skipped or not report.files else 0)
 
 
 def _print_ingest(report: Any) -> None:

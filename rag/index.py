@@ -131,12 +131,14 @@ class _Existing:
 
 
 def _group(chunks: Iterable[StoredChunk], settings: Settings) -> dict[str, _Existing]:
-    """Group stored chunks by paper."""
+    """Group stored chunks by paper.
+
+    Only a chunk whose metadata paperchat cannot read is called foreign; an error from the
+    store while reading (Chroma's own) propagates as what it is.
+    """
     found: dict[str, _Existing] = {}
-    chunk_id = "?"
-    try:
-        for chunk in chunks:
-            chunk_id = chunk.id
+    for chunk in chunks:
+        try:
             pid = str(chunk.meta["paper_id"])
             if pid not in found:
                 found[pid] = _Existing(
@@ -147,10 +149,11 @@ def _group(chunks: Iterable[StoredChunk], settings: Settings) -> dict[str, _Exis
                     n_chunks=int(chunk.meta["n_chunks"]),
                     content_hash=str(chunk.meta.get("content_hash")),
                 )
-            found[pid].chunk_ids.append(chunk.id)
-            found[pid].texts[int(chunk.meta.get("chunk_index", 0))] = chunk.text
-    except (KeyError, TypeError, ValueError) as exc:  # chunks without paperchat's metadata
-        raise _foreign(settings, chunk_id, exc) from None
+            index = int(chunk.meta.get("chunk_index", 0))
+        except (KeyError, TypeError, ValueError) as exc:  # chunks without paperchat's metadata
+            raise _foreign(settings, chunk.id, exc) from None
+        found[pid].chunk_ids.append(chunk.id)
+        found[pid].texts[index] = chunk.text
     return found
 
 
@@ -175,6 +178,8 @@ def _stored_papers(
     collection: Collection, settings: Settings, ids: list[str]
 ) -> dict[str, _Existing]:
     """The stored chunks (with texts) of the papers `ids`, grouped by paper."""
+    if not ids:  # Chroma rejects an empty `$in` list (a file, or a folder, with no paper)
+        return {}
     return _group(iter_chunks(collection, where={"paper_id": {"$in": ids}}), settings)
 
 

@@ -576,3 +576,36 @@ def test_open_collection_retries_cleanly_after_a_broken_folder_is_moved(tmp_path
         open_collection(settings, create=True)
     (data / "chroma").rename(tmp_path / "broken-chroma")
     assert open_collection(settings, create=True).count() == 0
+
+
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("titles.jsonl", '{"title": "Only a title"}\n{"title": "Another title"}\n'),
+        ("paper.pdf", "%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< >>\nendobj\n"),
+        ("blob.bin", "\x00\x01\x02\x03 binary \xff\xfe"),
+        ("empty-folder", None),
+    ],
+)
+def test_input_with_no_paper_leaves_an_existing_index_alone_and_never_says_rebuild(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_corpus: Path, name: str,
+    content: str | None,
+) -> None:
+    """A file (or folder) that yields no paper is reported as such, not as a foreign index."""
+    from rag.cli import app
+
+    monkeypatch.setenv("PAPERCHAT_DATA_DIR", str(tmp_path / "data"))
+    assert runner.invoke(app, ["ingest", str(small_corpus)]).exit_code == 0
+    before = json.loads(runner.invoke(app, ["stats", "--json"]).stdout)
+    bad = tmp_path / "bad" / name
+    bad.parent.mkdir()
+    if content is None:
+        bad.mkdir()
+    else:
+        bad.write_bytes(content.encode("utf-8", "surrogateescape"))
+    result = runner.invoke(app, ["ingest", str(bad)])
+    assert "Traceback" not in result.output
+    assert "--rebuild" not in result.output and "did not write" not in result.output
+    assert result.exit_code != 0  # nothing usable was given
+    after = json.loads(runner.invoke(app, ["stats", "--json"]).stdout)
+    assert after == before
