@@ -23,7 +23,7 @@ $(BIN)/python:
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e .
-	$(BIN)/python -m rag.onnx_embed >/dev/null
+	$(BIN)/python -m rag.embed.onnx >/dev/null
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed

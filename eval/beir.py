@@ -3,8 +3,8 @@
     python -m eval.beir DIR --split train            # ingest DIR/corpus.jsonl once, then score
     python -m eval.beir DIR --split train --json out.json
 
-The corpus is ingested with paperchat's own loaders and `rag.index.ingest` into a data folder
-of its own (`--data-dir`, default `eval/out/beir/<DIR name>`; re-running skips the unchanged
+The corpus is ingested with paperchat's own loaders and `rag.index.writer.ingest` into a data
+folder of its own (`--data-dir`, default `eval/out/beir/<DIR name>`; re-running skips the unchanged
 papers), then every query of the split is searched with each retriever mode. Reported per mode:
 nDCG@10, recall@10, recall@100, MRR@10 (BEIR's definitions: graded gains, recall uncapped) and
 p50/p95 search time, beside the published BM25 nDCG@10 when the data set is known.
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from rag.config import Settings
     from rag.embed import Embedder
     from rag.records import Paper
-    from rag.retrieve import Retriever
+    from rag.retrieval.retrieve import Retriever
 
 MODES = ("hybrid", "dense", "lexical")
 DEPTH = 100
@@ -209,8 +209,8 @@ def ingest_corpus(
     data: BeirSet, settings: Settings, embedder: Embedder, show_progress: bool = True
 ) -> dict[str, Any]:
     """Ingest the corpus (only what changed) with a progress bar; return time, rate, memory."""
-    from rag.index import ingest
-    from rag.shell import ingest_progress
+    from rag.index.writer import ingest
+    from ui.shell import ingest_progress
 
     start = time.perf_counter()
     with ingest_progress(enabled=show_progress) as progress:
@@ -239,10 +239,10 @@ def encode_floor(
     """
     import tempfile
 
-    from rag.chunking import chunk_paper
     from rag.config import Settings
-    from rag.index import ingest
-    from rag.loaders import load_paths
+    from rag.corpus.chunking import chunk_paper
+    from rag.corpus.loaders import load_paths
+    from rag.index.writer import ingest
 
     with tempfile.TemporaryDirectory(prefix="beir-floor-") as tmp:
         sample = Path(tmp) / "sample.jsonl"
@@ -306,7 +306,7 @@ def run(
     """Ingest a BEIR directory's corpus and score its split: what `paperchat eval` can call."""
     from rag.config import Settings
     from rag.embed import make_embedder
-    from rag.retrieve import Retriever
+    from rag.retrieval.retrieve import Retriever
 
     data = load_beir(directory, split)
     data_dir = data_dir or Path("eval/out/beir") / directory.name

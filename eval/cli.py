@@ -1,6 +1,6 @@
 """`paperchat eval`: run the harness on a question set (imports stay lazy for a fast --help).
 
-Registered in the `paperchat.commands` entry-point group (pyproject.toml), so `rag.cli`
+Registered in the `paperchat.commands` entry-point group (pyproject.toml), so `ui.cli`
 never imports this module by name.
 """
 
@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from rag.shell import BACKEND
+from ui.shell import BACKEND
 
 EVAL_DIR = Path(__file__).parent
 
@@ -74,7 +74,7 @@ def eval_command(
     )
     from eval.report import rich_summary, write_report
     from rag.pipeline import PaperChat
-    from rag.shell import check_backend, err, fail, settings, user_errors
+    from ui.shell import check_backend, err, fail, settings, user_errors
 
     console = Console(highlight=False)
     check_backend(backend)
@@ -118,7 +118,7 @@ def eval_command(
 def _beir(directory: Path, split: str) -> None:
     """Run the BEIR benchmark and print its table (`python -m eval.beir` does the same)."""
     from eval.beir import run
-    from rag.shell import fail, user_errors
+    from ui.shell import fail, user_errors
 
     with user_errors():
         try:

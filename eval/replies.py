@@ -4,7 +4,7 @@
 
 Per model: replies shown as grounded answers, fallbacks (by reason), refusals, abstentions,
 claims shown, supported, marked unsupported, and unsupported shown unmarked (must be 0).
-Replies come from `python -m eval.record_replies` against a real endpoint.
+Replies come from `python -m lab.record_replies` against a real endpoint.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from eval.harness import unmarked_unsupported
+from rag.answer.llm import ChatMessage
 from rag.config import Settings
-from rag.llm import ChatMessage
 from rag.pipeline import PaperChat
 
 

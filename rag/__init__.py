@@ -17,7 +17,7 @@ from rag.config import Settings
 if TYPE_CHECKING:
     from rag.pipeline import PaperChat
     from rag.records import Answer
-    from rag.retrieve import Retrieval
+    from rag.retrieval.retrieve import Retrieval
 
 __all__ = ["Settings", "ask", "search", "session"]
 

@@ -8,7 +8,7 @@ from typing import Literal, get_args
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rag.embed_base import BUNDLED, ONNX_FP32, ONNX_INT8, default_model_cache
+from rag.embed.base import BUNDLED, ONNX_FP32, ONNX_INT8, default_model_cache
 
 Backend = Literal["auto", "extractive", "openai"]
 TokenHeader = Literal["X-Chroma-Token", "Authorization"]

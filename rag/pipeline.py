@@ -7,20 +7,20 @@ import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import replace
 
-from rag.catalog import ReadProgress
-from rag.citations import check_citations
+from rag.answer.citations import check_citations
+from rag.answer.conversation import Turn, condense, condense_with_llm
+from rag.answer.extractive import Extractor, compose
+from rag.answer.grounding import ClaimChecker, Grounded
+from rag.answer.llm import ChatModel, LLMError, LLMUnavailable, OpenAIChat
+from rag.answer.prompt import fit_messages, is_refusal
+from rag.answer.sentences import SentenceBank
 from rag.config import Settings
-from rag.conversation import Turn, condense, condense_with_llm
 from rag.embed import Embedder, make_embedder
 from rag.errors import PaperchatError
-from rag.extractive import Extractor, compose
-from rag.grounding import ClaimChecker, Grounded
-from rag.lexical import query_terms, tokenize
-from rag.llm import ChatModel, LLMError, LLMUnavailable, OpenAIChat
-from rag.prompt import fit_messages, is_refusal
+from rag.index.catalog import ReadProgress
+from rag.index.lexical import query_terms, tokenize
 from rag.records import Answer, Citation, Hit
-from rag.retrieve import Filters, Mode, Retrieval, Retriever
-from rag.sentences import SentenceBank
+from rag.retrieval.retrieve import Filters, Mode, Retrieval, Retriever
 
 MAX_QUESTION_CHARS = 2000
 

@@ -87,7 +87,7 @@ def embedder():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def seed_settings(tmp_path_factory: pytest.TempPathFactory, embedder) -> Settings:  # type: ignore[no-untyped-def]
     """Settings for an index of the five seed files, built once per session."""
-    from rag.index import ingest
+    from rag.index.writer import ingest
 
     settings = make_settings(tmp_path_factory.mktemp("seed-index"))
     ingest([SEEDS], settings, embedder)

@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from rag.answer.llm import LLMError
 from rag.embed import OpenAIEmbedder
-from rag.index import ingest
-from rag.llm import LLMError
-from rag.store import open_collection
+from rag.index.store import open_collection
+from rag.index.writer import ingest
 from tests.conftest import make_settings
 
 
@@ -55,7 +55,7 @@ def _embedder(server: EmbeddingsServer, batch_size: int = 2) -> OpenAIEmbedder:
 
 
 def test_batches_order_and_normalisation(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("rag.llm._sleep", lambda _s: None)
+    monkeypatch.setattr("rag.answer.llm._sleep", lambda _s: None)
     server = EmbeddingsServer(fail_first=1)  # a 503 is retried
     texts = ["alpha", "beta", "gamma"]
     vectors = _embedder(server).embed_documents(texts)

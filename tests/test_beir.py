@@ -105,7 +105,7 @@ def test_render_without_a_published_figure() -> None:
 def test_paperchat_eval_runs_a_beir_directory(tmp_path: Path, embedder, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 
-    from rag.cli import app
+    from ui.cli import app
 
     monkeypatch.setattr("rag.embed.make_embedder", lambda *a, **k: embedder)
     monkeypatch.chdir(tmp_path)  # the index goes to eval/out/beir/<name> under it

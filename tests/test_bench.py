@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eval.bench.run import judge, parse_size, run_bench, size_label
-from eval.bench.synth import SeedPool, chunk_vectors, synthetic_papers
+from lab.bench.run import judge, parse_size, run_bench, size_label
+from lab.bench.synth import SeedPool, chunk_vectors, synthetic_papers
 
 POOL = SeedPool(
     sentences=tuple(f"Sentence number {i} talks about topic {i % 7} in detail." for i in range(30)),
@@ -113,11 +113,11 @@ def test_size_round_trip(text: str) -> None:
 
 
 def test_filter_mask_matches_filters_allows() -> None:
-    """The vectorised filter mask (rag.retrieve.Retriever._allowed) equals Filters.allows."""
-    from rag import catalog
-    from rag.lexical import LexicalIndex
+    """The vectorised filter mask (Retriever._allowed) equals Filters.allows."""
+    from rag.index import catalog
+    from rag.index.lexical import LexicalIndex
     from rag.records import Paper
-    from rag.retrieve import Filters, Retriever
+    from rag.retrieval.retrieve import Filters, Retriever
 
     papers = [p for p, _ in synthetic_papers(POOL, 300, seed=3)]
     papers += [
@@ -155,10 +155,10 @@ def test_filter_mask_matches_filters_allows() -> None:
 
 
 def _reference_tokenize(text: str) -> list[str]:
-    """rag.lexical.tokenize as it was before the fast path (the behaviour to keep)."""
+    """rag.index.lexical.tokenize as it was before the fast path (the behaviour to keep)."""
     import re
 
-    from rag.lexical import _WORD, STOPWORDS, _stemmer
+    from rag.index.lexical import _WORD, STOPWORDS, _stemmer
 
     words: list[str] = []
     for word in _WORD.findall(text.lower()):
@@ -171,8 +171,8 @@ def _reference_tokenize(text: str) -> list[str]:
 
 
 def test_tokenize_fast_path_is_unchanged() -> None:
-    from eval.bench.synth import SEEDS
-    from rag.lexical import tokenize
+    from lab.bench.synth import SEEDS
+    from rag.index.lexical import tokenize
 
     texts = [p.read_text(encoding="utf-8", errors="replace") for p in sorted(SEEDS.iterdir())]
     texts.append("state-of-the-art LLM's don't self-correct; GPT-4o vs. o1-mini, 3-5x a-b")
@@ -183,13 +183,13 @@ def test_tokenize_fast_path_is_unchanged() -> None:
 
 @pytest.mark.slow
 def test_scale_bench_without_a_server(tmp_path: Path) -> None:
-    """`eval.bench.scale` writes rows, a streamed catalog and times lexical search on it."""
+    """`lab.bench.scale` writes rows, a streamed catalog and times lexical search on it."""
     import subprocess
     import sys
 
     out = tmp_path / "scale.json"
     root = Path(__file__).resolve().parents[1]
-    cmd = [sys.executable, "-m", "eval.bench.scale", "--n", "300", "--work", str(tmp_path / "w")]
+    cmd = [sys.executable, "-m", "lab.bench.scale", "--n", "300", "--work", str(tmp_path / "w")]
     cmd += ["--no-server", "--phases", "rows,catalog,lexical", "--questions", "3", "--repeats", "1"]
     subprocess.run([*cmd, "--out", str(out)], cwd=root, check=True, capture_output=True)
     result = json.loads(out.read_text())
@@ -203,7 +203,7 @@ def test_scale_bench_without_a_server(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_scale_bench_against_a_chroma_server(tmp_path: Path) -> None:
-    """`eval.bench.scale` against a real `chroma run`: the resumable write, the catalog, a
+    """`lab.bench.scale` against a real `chroma run`: the resumable write, the catalog, a
     client with no catalog reading the collection back, and the query process."""
     import socket
     import subprocess
@@ -214,7 +214,7 @@ def test_scale_bench_against_a_chroma_server(tmp_path: Path) -> None:
         port = s.getsockname()[1]
     out = tmp_path / "scale.json"
     root = Path(__file__).resolve().parents[1]
-    cmd = [sys.executable, "-m", "eval.bench.scale", "--n", "120", "--work", str(tmp_path / "w")]
+    cmd = [sys.executable, "-m", "lab.bench.scale", "--n", "120", "--work", str(tmp_path / "w")]
     cmd += ["--port", str(port), "--phases", "write,catalog,readback,query"]
     cmd += ["--questions", "2", "--repeats", "1", "--out", str(out)]
     subprocess.run(cmd, cwd=root, check=True, capture_output=True, timeout=900)

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-import rag.index
-from rag import catalog
+import rag.index.writer
 from rag.config import Settings
-from rag.index import PENDING, ingest
+from rag.index import catalog
+from rag.index.store import generation, load_papers, open_collection
+from rag.index.writer import PENDING, ingest
 from rag.pipeline import PaperChat
-from rag.retrieve import Filters, Retriever
-from rag.store import generation, load_papers, open_collection
+from rag.retrieval.retrieve import Filters, Retriever
 from tests.conftest import ROOT, SMALL_CORPUS, make_settings
 
 QUESTIONS = [
@@ -105,7 +105,7 @@ def test_interrupted_ingest_leaves_no_catalog_and_retrieval_reads_chroma(
     ]
     _write_corpus(small_corpus, SMALL_CORPUS + more)
 
-    real_add = rag.index.add_chunks
+    real_add = rag.index.writer.add_chunks
     writes: list[bool] = []
 
     def add_then_die(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -114,7 +114,7 @@ def test_interrupted_ingest_leaves_no_catalog_and_retrieval_reads_chroma(
             raise RuntimeError("killed mid-ingest")
         real_add(*args, **kwargs)
 
-    monkeypatch.setattr(rag.index, "add_chunks", add_then_die)
+    monkeypatch.setattr(rag.index.writer, "add_chunks", add_then_die)
     with pytest.raises(RuntimeError, match="killed mid-ingest"):
         ingest([small_corpus], settings, embedder)
     assert writes == [False, False]  # removed before the first chunk was written
@@ -130,7 +130,7 @@ def test_interrupted_ingest_leaves_no_catalog_and_retrieval_reads_chroma(
     assert hits[0].paper.title.startswith("Sparse Gardens")
     assert _by_id(catalog.contents(settings).papers) == in_chroma
 
-    monkeypatch.setattr(rag.index, "add_chunks", real_add)
+    monkeypatch.setattr(rag.index.writer, "add_chunks", real_add)
     ingest([small_corpus], settings, embedder)
     assert catalog.read_stamp(path) == generation(open_collection(settings))
     assert len(catalog.contents(settings).papers) == 6
@@ -163,7 +163,7 @@ def test_papers_and_stats_read_the_catalog_without_chromadb_or_torch(
 ) -> None:
     probe = (
         "import json, sys\n"
-        "from rag.cli import app\n"
+        "from ui.cli import app\n"
         "try:\n"
         "    app(sys.argv[1:])\n"
         "except SystemExit:\n"
@@ -210,7 +210,7 @@ def test_papers_without_a_catalog_come_from_chroma(tmp_path: Path, seed_settings
 def test_catalog_of_another_embedder_is_refused(
     tmp_path: Path, small_corpus: Path, embedder
 ) -> None:  # type: ignore[no-untyped-def]
-    from rag.store import StoreError
+    from rag.index.store import StoreError
 
     ingest([small_corpus], make_settings(tmp_path / "idx"), embedder)
     with pytest.raises(StoreError, match="paperchat ingest --rebuild"):
@@ -226,7 +226,7 @@ def test_session_answers_the_same_from_the_catalog(seed_settings: Settings, embe
 
 
 def test_bm25_of_another_tokenizer_is_rebuilt(tmp_path: Path, small_corpus: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    from rag.lexical import TOKENIZER, LexicalIndex
+    from rag.index.lexical import TOKENIZER, LexicalIndex
 
     settings = make_settings(tmp_path / "idx")
     ingest([small_corpus], settings, embedder)

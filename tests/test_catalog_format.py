@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rag import catalog
-from rag.lexical import LexicalIndex, tokenize
+from rag.index import catalog
+from rag.index.lexical import LexicalIndex, tokenize
 from rag.records import Paper
-from rag.retrieve import Filters, Retriever
+from rag.retrieval.retrieve import Filters, Retriever
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = [
@@ -208,7 +208,7 @@ def test_a_catalog_read_back_from_chroma_is_streamed_in_paper_order(
     """Chunks stored in shuffled order and read in small pages: the catalog written from the
     collection has every complete paper in id order with its texts in chunk order, leaves out a
     half-written one, and leaves no spilled chunks behind."""
-    from rag import store
+    from rag.index import store
 
     monkeypatch.setattr(store, "PAGE", 7)  # many pages of ids, of different widths
     rows = papers(30)
@@ -239,8 +239,8 @@ def replace_id(paper: Paper, pid: str) -> Paper:
 def stored(tmp_path: Path, rows: list[tuple[Paper, list[str]]], missing: str = "") -> Any:
     """An embedded collection holding these papers' chunks in shuffled order (random vectors),
     without the chunk `missing`."""
-    from rag import store
-    from rag.index import _metadata, content_hash
+    from rag.index import store
+    from rag.index.writer import _metadata, content_hash
     from rag.records import Chunk
     from tests.conftest import make_settings
 
@@ -265,7 +265,7 @@ def test_a_data_dir_that_cannot_be_written_still_gets_its_catalog(
     temporary folder, opened, and that folder removed; nothing is left in the data dir."""
     import tempfile
 
-    from rag.store import set_generation
+    from rag.index.store import set_generation
     from tests.conftest import make_settings
 
     rows = papers(12)
@@ -292,8 +292,8 @@ def test_reading_a_collection_back_reports_progress(
 ) -> None:
     """`PaperChat(progress=)` and ingest's progress follow the read-back from Chroma, a page
     at a time, up to every chunk stored; a current catalog reads nothing and reports nothing."""
-    from rag import store
-    from rag.store import set_generation
+    from rag.index import store
+    from rag.index.store import set_generation
     from tests.conftest import make_settings
 
     monkeypatch.setattr(store, "PAGE", 5)

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag import catalog
-from rag.index import ingest
-from rag.lexical import tokenize
-from rag.store import generation, open_collection
+from rag.index import catalog
+from rag.index.lexical import tokenize
+from rag.index.store import generation, open_collection
+from rag.index.writer import ingest
 from tests.conftest import make_settings
 
 WORDS = [
@@ -98,7 +98,7 @@ def test_incremental_catalog_equals_a_full_rebuild(
 def test_catalog_of_an_older_format_is_replaced(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
     """A zip catalog (formats 1-2) is not read: the index is read from Chroma once, a format-3
     catalog is saved beside it and the zip is removed."""
-    from rag.retrieve import Retriever
+    from rag.retrieval.retrieve import Retriever
 
     corpus = tmp_path / "c.jsonl"
     write_jsonl(corpus, [{"title": f"T{i}", "abstract": abstract(i)} for i in range(4)])
@@ -122,7 +122,8 @@ def test_an_ingest_past_the_delta_limit_reads_the_catalog_back_with_progress(
     """More changed papers than DELTA_LIMIT: the run lets go of its changes and reads the
     catalog back from Chroma at the end, reporting that through its progress callback; the
     catalog equals one read back anew."""
-    from rag import index, store
+    from rag.index import store
+    from rag.index import writer as index
 
     monkeypatch.setattr(index, "DELTA_LIMIT", 3)
     monkeypatch.setattr(store, "PAGE", 4)

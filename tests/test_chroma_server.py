@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rag import catalog
-from rag.index import ingest
+from rag.index import catalog
+from rag.index.store import StoreError, generation, open_collection
+from rag.index.writer import ingest
 from rag.pipeline import PaperChat
-from rag.store import StoreError, generation, open_collection
 from tests.conftest import SMALL_CORPUS, free_port, make_settings
 
 runner = CliRunner()
@@ -258,7 +258,7 @@ def test_tenant_and_database_hold_their_own_index(
         catalog.contents(default)  # the default database holds no index
     assert catalog.path_for(default) != catalog.path_for(lab)
 
-    from rag.cli import app
+    from ui.cli import app
 
     monkeypatch.setenv("PAPERCHAT_CHROMA_HOST", "127.0.0.1")
     monkeypatch.setenv("PAPERCHAT_CHROMA_PORT", str(chroma_server))
@@ -283,7 +283,7 @@ def test_tenant_and_database_hold_their_own_index(
 def test_rejected_or_missing_token_is_one_line_without_the_token(
     tmp_path: Path, small_corpus: Path, chroma_server: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rag.cli import app
+    from ui.cli import app
 
     with _proxy(chroma_server, "X-Chroma-Token", TOKEN) as proxy:
         monkeypatch.setenv("PAPERCHAT_CHROMA_HOST", "127.0.0.1")

@@ -1,6 +1,6 @@
 """Citation checking: normalise what maps to a source, drop what cites nothing."""
 
-from rag.citations import check_citations
+from rag.answer.citations import check_citations
 
 
 def test_valid_citations_kept_and_listed() -> None:
@@ -30,7 +30,7 @@ def test_sentences_without_citation_are_counted() -> None:
 
 import pytest  # noqa: E402
 
-from rag.citations import CheckedText  # noqa: E402
+from rag.answer.citations import CheckedText  # noqa: E402
 
 # (model text, n_sources, expected text, expected cited, expected removed)
 NORMALISED = [

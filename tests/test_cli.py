@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rag.cli import app
 from rag.config import Settings
+from ui.cli import app
 
 runner = CliRunner()
 
@@ -30,7 +30,7 @@ def test_help_explains_every_command() -> None:
 
 
 def test_help_papers_and_stats_do_not_import_torch() -> None:
-    code = "import sys; from rag.cli import app; assert 'torch' not in sys.modules"
+    code = "import sys; from ui.cli import app; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

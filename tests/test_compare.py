@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from rag.compare import EMPTY, Comparer, Row, csv_safe, to_csv, to_markdown, wants_comparison
+from rag.answer.compare import EMPTY, Comparer, Row, csv_safe, to_csv, to_markdown, wants_comparison
 from rag.pipeline import PaperChat
 from rag.records import Answer, Citation, Hit, Paper, Passage
 from rag.text import split_sentences

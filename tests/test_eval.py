@@ -21,8 +21,8 @@ from eval.harness import (
     run_eval,
 )
 from eval.report import PLOTS
+from rag.answer.llm import ChatMessage, LLMUnavailable
 from rag.config import Settings
-from rag.llm import ChatMessage, LLMUnavailable
 from rag.pipeline import PaperChat
 from rag.records import Answer, Citation, Hit, Paper
 
@@ -237,7 +237,7 @@ def seed_cli(
 @pytest.mark.usefixtures("seed_cli")
 @pytest.mark.slow
 def test_eval_command_writes_report_results_and_plots(tmp_path: Path) -> None:
-    from rag.cli import app
+    from ui.cli import app
 
     out = tmp_path / "out"
     result = runner.invoke(app, ["eval", "--out", str(out)])
@@ -261,7 +261,7 @@ def test_eval_command_writes_report_results_and_plots(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("seed_cli")
 @pytest.mark.slow
 def test_eval_command_compares_retrievers(tmp_path: Path) -> None:
-    from rag.cli import app
+    from ui.cli import app
 
     lines = QUESTIONS.read_text("utf-8").splitlines()
     small = tmp_path / "small.jsonl"
@@ -282,7 +282,7 @@ def test_eval_command_compares_retrievers(tmp_path: Path) -> None:
 
 
 def test_eval_command_rejects_bad_input(tmp_path: Path) -> None:
-    from rag.cli import app
+    from ui.cli import app
 
     missing = runner.invoke(app, ["eval", "--questions", str(tmp_path / "none.jsonl")])
     assert missing.exit_code == 1 and "error:" in missing.output

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from rag import identifiers
-from rag.loaders import detect_layout, load_paths
-from rag.loaders.fields import split_authors
+from rag.corpus.loaders import detect_layout, load_paths
+from rag.corpus.loaders.fields import split_authors
 from tests.conftest import make_settings
 
 A1 = (
@@ -79,7 +79,7 @@ def test_arxiv_snapshot_record(tmp_path: Path) -> None:
     widgets = papers["Widgets"]
     assert widgets.authors == ("Alice Smith", "Bo Chen", "Carol Diaz")
     assert (widgets.year, widgets.arxiv_id, widgets.doi) == (2021, "2101.01234", "10.1000/xyz.1")
-    assert widgets.url is None  # links are made from identifiers: rag.references
+    assert widgets.url is None  # links are made from identifiers: rag.answer.references
     assert (papers["Old"].year, papers["Old"].arxiv_id) == (2008, "hep-th/9901001")
     assert report.layout == "jsonl" and not report.skipped
 
@@ -253,9 +253,9 @@ def test_merging_keeps_the_union_of_identifiers(tmp_path: Path) -> None:
 
 
 def test_identifiers_survive_ingest_reload_and_relabel(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    from rag import catalog
-    from rag.index import ingest
-    from rag.retrieve import Retriever
+    from rag.index import catalog
+    from rag.index.writer import ingest
+    from rag.retrieval.retrieve import Retriever
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -278,11 +278,11 @@ def test_a_collaboration_of_hundreds_keeps_its_first_authors_and_count(
 ) -> None:
     """An arXiv record with 3,000 authors: every metadata value stays within Chroma Cloud's
     4,096 bytes; the paper keeps its first authors (found by author) and the full count."""
-    from rag import catalog
-    from rag.index import ingest
-    from rag.references import bibtex_entry
-    from rag.retrieve import Retriever
-    from rag.store import MAX_VALUE_BYTES, iter_chunks, open_collection
+    from rag.answer.references import bibtex_entry
+    from rag.index import catalog
+    from rag.index.store import MAX_VALUE_BYTES, iter_chunks, open_collection
+    from rag.index.writer import ingest
+    from rag.retrieval.retrieve import Retriever
 
     names = [f"Author{i} Collaborator{i}" for i in range(3000)]
     record = {"id": "2401.00001", "title": "A Big Detector", "abstract": A2}
@@ -349,8 +349,8 @@ def test_bad_records_leave_only_whole_good_papers_in_the_index(
 ) -> None:  # type: ignore[no-untyped-def]
     from collections import Counter
 
-    from rag.cli import app
-    from rag.store import open_collection
+    from rag.index.store import open_collection
+    from ui.cli import app
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
@@ -363,7 +363,7 @@ def test_bad_records_leave_only_whole_good_papers_in_the_index(
     )
     write(corpus / "refs.ris", RIS.format(a2_head=A3, a2_tail="", a3=A4, a4=A4))
     settings = make_settings(tmp_path / "idx", chunk_tokens=32)
-    from rag.index import ingest
+    from rag.index.writer import ingest
 
     report = ingest([corpus], settings, embedder)
     assert report.papers_total == 4 and report.skipped == 5  # RIS: no abstract, a repeat

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from eval.replies import Replay
-from rag.grounding import UNSUPPORTED_MARK
+from rag.answer.grounding import UNSUPPORTED_MARK
 from rag.pipeline import REFUSAL_MARGIN, PaperChat
 from rag.records import Answer
 

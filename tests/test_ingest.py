@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from rag.chunking import chunk_paper
-from rag.index import ingest
-from rag.loaders import load_paths
-from rag.store import StoreError, load_papers, open_collection
+from rag.corpus.chunking import chunk_paper
+from rag.corpus.loaders import load_paths
+from rag.index.store import StoreError, load_papers, open_collection
+from rag.index.writer import ingest
 from tests.conftest import SEEDS, make_settings
 
 
@@ -82,7 +82,7 @@ def test_missing_index_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_second_concurrent_ingest_is_refused(tmp_path: Path, small_corpus: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    from rag.index import ingest_lock
+    from rag.index.writer import ingest_lock
 
     settings = make_settings(tmp_path / "idx")
     with ingest_lock(settings), pytest.raises(StoreError, match="another ingest is running"):
@@ -93,9 +93,9 @@ def test_second_concurrent_ingest_is_refused(tmp_path: Path, small_corpus: Path,
 def test_relabelling_keeps_a_half_written_paper_invisible(
     tmp_path: Path, small_corpus: Path, embedder
 ) -> None:  # type: ignore[no-untyped-def]
-    from rag import catalog
-    from rag.catalog import contents
-    from rag.store import PENDING, set_generation
+    from rag.index import catalog
+    from rag.index.catalog import contents
+    from rag.index.store import PENDING, set_generation
 
     settings = make_settings(tmp_path / "idx", chunk_tokens=32)
     rows = [json.loads(x) for x in (small_corpus / "papers.jsonl").read_text("utf-8").splitlines()]

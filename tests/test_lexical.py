@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from rag.lexical import DOMAIN_STOPWORDS, STOPWORDS, LexicalIndex, tokenize
-from rag.loaders import load_paths
+from rag.corpus.loaders import load_paths
+from rag.index.lexical import DOMAIN_STOPWORDS, STOPWORDS, LexicalIndex, tokenize
 from tests.conftest import SEEDS
 
 
@@ -20,7 +20,7 @@ def test_stop_words_are_bm25s_english_list_plus_domain_words() -> None:
 
 
 def test_reading_the_stop_words_does_not_import_bm25s() -> None:
-    code = "import sys, rag.lexical; assert not {'bm25s', 'scipy'} & set(sys.modules)"
+    code = "import sys, rag.index.lexical; assert not {'bm25s', 'scipy'} & set(sys.modules)"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -90,7 +90,7 @@ def test_an_index_built_in_many_blocks_equals_one_built_in_one(
 ) -> None:
     """The counter moves its blocks of documents into the matrix one by one: with blocks of 7
     documents the columns, counts and scores are those of a single block."""
-    from rag.lexical import TermCounter
+    from rag.index.lexical import TermCounter
 
     docs = [f"{p.title}. {p.abstract}" for p in load_paths([SEEDS]).papers]
     whole = LexicalIndex.build(docs)

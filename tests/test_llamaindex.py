@@ -25,7 +25,7 @@ def test_one_node_per_paper_with_metadata_and_passages(seed_session) -> None:  #
     from llama_index.core.base.base_retriever import BaseRetriever
     from llama_index.core.schema import MetadataMode
 
-    from rag.llamaindex import PaperchatRetriever
+    from rag.retrieval.llamaindex import PaperchatRetriever
 
     retriever = PaperchatRetriever(seed_session.settings, k=4, searcher=seed_session.retriever)
     assert isinstance(retriever, BaseRetriever)
@@ -56,14 +56,14 @@ def test_readme_snippet_runs_against_the_seed_index(seed_settings: Settings) -> 
 
 
 def test_importing_rag_does_not_import_llama_index() -> None:
-    code = "import sys, rag, rag.cli; assert 'llama_index.core' not in sys.modules"
+    code = "import sys, rag, ui.cli; assert 'llama_index.core' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(ROOT))
 
 
 def test_query_engine_returns_the_checked_answer_and_cited_papers(seed_session) -> None:  # type: ignore[no-untyped-def]
     from llama_index.core.base.base_query_engine import BaseQueryEngine
 
-    from rag.llamaindex import PaperchatQueryEngine
+    from rag.retrieval.llamaindex import PaperchatQueryEngine
 
     engine = PaperchatQueryEngine(session=seed_session)
     assert isinstance(engine, BaseQueryEngine)
@@ -107,8 +107,8 @@ def test_any_llama_index_llm_is_the_chat_model_and_its_answer_is_checked(
 ) -> None:
     from llama_index.core.llms import MockLLM
 
-    from rag.llamaindex import LlamaIndexChat
     from rag.pipeline import PaperChat
+    from rag.retrieval.llamaindex import LlamaIndexChat
 
     question = "How does TokenSkip compress chain-of-thought?"
     good = LlamaIndexChat(_grounded_llm("TokenSkip lets LLMs skip less important tokens [1]."))

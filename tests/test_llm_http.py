@@ -1,4 +1,4 @@
-"""Wire-format tests for rag.llm.OpenAIChat against mocked HTTP (no network)."""
+"""Wire-format tests for rag.answer.llm.OpenAIChat against mocked HTTP (no network)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from rag import llm
-from rag.llm import ChatMessage, LLMError, LLMUnavailable, OpenAIChat, redact
+from rag.answer import llm
+from rag.answer.llm import ChatMessage, LLMError, LLMUnavailable, OpenAIChat, redact
 from tests.conftest import free_port
 
 KEY = "sk-test-SECRET1234567890"

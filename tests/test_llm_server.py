@@ -132,7 +132,7 @@ def test_cli_json_carries_claims_from_the_real_server(
         "PAPERCHAT_REQUEST_TIMEOUT": "120",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "rag.cli", "ask", "--json", QUESTIONS[0]],
+        [sys.executable, "-m", "ui.cli", "ask", "--json", QUESTIONS[0]],
         capture_output=True,
         text=True,
         env=env,

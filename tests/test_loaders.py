@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag.loaders import detect_layout, load_paths
+from rag.corpus.loaders import detect_layout, load_paths
 from tests.conftest import SEEDS
 
 

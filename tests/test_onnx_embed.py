@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from rag.config import Settings
+from rag.corpus.loaders import load_paths
 from rag.embed import BUNDLED, EmbedderError, make_embedder
-from rag.index import ingest
-from rag.loaders import load_paths
-from rag.onnx_embed import ONNX_FP32, ONNX_INT8, OnnxEmbedder
+from rag.embed.onnx import ONNX_FP32, ONNX_INT8, OnnxEmbedder
+from rag.index.store import StoreError, open_collection
+from rag.index.writer import ingest
 from rag.pipeline import PaperChat
-from rag.store import StoreError, open_collection
 from tests.conftest import ROOT, SEEDS, make_settings
 
 pytestmark = pytest.mark.slow  # the session's export takes ~10-15 s
@@ -100,7 +100,7 @@ def test_a_cold_ask_never_imports_torch(seed_settings: Settings, onnx_cache: Pat
     """The default embedder on an index built with PyTorch: cited answer, torch never loaded."""
     probe = (
         "import sys\n"
-        "from rag.cli import main\n"
+        "from ui.cli import main\n"
         "sys.argv = ['paperchat', 'ask', 'How does STeCa calibrate trajectories?']\n"
         "try:\n"
         "    main()\n"

@@ -8,9 +8,9 @@ from collections.abc import Iterator, Sequence
 import httpx
 import pytest
 
-from rag.llm import ChatMessage, LLMUnavailable, OpenAIChat
+from rag.answer.llm import ChatMessage, LLMUnavailable, OpenAIChat
 from rag.pipeline import PaperChat, QuestionError, Turn
-from rag.retrieve import Filters
+from rag.retrieval.retrieve import Filters
 from rag.text import split_sentences
 from tests.conftest import make_settings
 
@@ -88,7 +88,7 @@ def test_a_narrow_filter_gets_dense_scores_for_its_own_papers(
     filter's papers; Chroma is then asked for the nearest of theirs. With the candidates cut
     to 12 chunks, a question far from an author's work still gets dense scores for each of
     the author's papers returned; filtered afterwards only, it gets them for none."""
-    from rag import retrieve
+    from rag.retrieval import retrieve
 
     monkeypatch.setattr(retrieve, "MIN_DENSE_CANDIDATES", 1)
     question = "scheduling a combined heat and power system with renewable generation"
@@ -212,7 +212,7 @@ def test_single_paper_answer_gives_its_best_cited_sentences(seed_session: PaperC
 
 
 def test_sources_are_left_out_whole_to_fit_the_context(seed_session: PaperChat) -> None:
-    from rag.prompt import estimate_tokens, fit_messages
+    from rag.answer.prompt import estimate_tokens, fit_messages
 
     hits = seed_session.search("reward models for reasoning", k=5).hits
     full, kept = fit_messages("q?", hits, context_tokens=100_000, answer_tokens=500)
@@ -265,7 +265,7 @@ def test_llm_condenses_follow_ups(seed_session: PaperChat) -> None:
 
 
 def test_failed_condense_falls_back_to_the_deterministic_rule() -> None:
-    from rag.conversation import condense_with_llm
+    from rag.answer.conversation import condense_with_llm
 
     class Broken(ScriptedChat):
         def complete(self, messages: Sequence[ChatMessage]) -> str:

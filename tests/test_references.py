@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag.loaders import load_paths
-from rag.records import Answer, Citation, Hit, Paper
-from rag.references import (
+from rag.answer.references import (
     answer_bibtex,
     best_link,
     citation_record,
@@ -14,6 +12,8 @@ from rag.references import (
     to_bibtex,
     to_markdown,
 )
+from rag.corpus.loaders import load_paths
+from rag.records import Answer, Citation, Hit, Paper
 
 ABSTRACT = (
     "We study quantum widgets and their entanglement properties in noisy channels. Our widgets "

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rag.loaders import MAX_FILE_BYTES, load_paths
+from rag.corpus.loaders import MAX_FILE_BYTES, load_paths
+from rag.index.store import StoreError, open_collection
 from rag.pipeline import QuestionError
-from rag.store import StoreError, open_collection
 from tests.conftest import SEEDS, make_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -266,7 +266,7 @@ def test_every_warning_is_one_line_naming_file_and_line(tmp_path: Path) -> None:
 def test_ingest_command_on_malformed_corpus_exits_3_without_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rag.cli import app
+    from ui.cli import app
 
     root = tmp_path / "bad"
     expect = write_malformed_corpus(root)
@@ -293,7 +293,7 @@ def test_50mb_single_line_file_is_refused_quickly_and_cheaply(tmp_path: Path) ->
     code = (
         "import sys, time\n"
         "from pathlib import Path\n"
-        "from rag.loaders import load_paths\n"
+        "from rag.corpus.loaders import load_paths\n"
         "t = time.perf_counter()\n"
         "r = load_paths([Path(sys.argv[1])])\n"
         "f = r.files[0]\n"
@@ -390,7 +390,7 @@ def _paperchat(*args: str) -> list[str]:
     script = Path(sys.executable).with_name("paperchat")
     if script.exists():
         return [str(script), *args]
-    return [sys.executable, "-m", "rag.cli", *args]
+    return [sys.executable, "-m", "ui.cli", *args]
 
 
 def _chunk_rows(data: Path) -> int:
@@ -450,7 +450,7 @@ def test_sigkill_during_ingest_then_rerun_completes_without_duplicates(tmp_path:
     assert report["papers_total"] == 157
     again = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and json.loads(again.stdout)["chunks_embedded"] == 0
-    from rag.cli import app
+    from ui.cli import app
 
     os.environ["PAPERCHAT_DATA_DIR"] = str(data)  # restored by the autouse fixture's monkeypatch
     listed = runner.invoke(app, ["papers", "--json"])
@@ -551,7 +551,7 @@ def test_broken_data_dir_gives_one_line_naming_the_fix(
     commands: list[str],
     fix: str,  # type: ignore[no-untyped-def]
 ) -> None:
-    from rag.cli import app
+    from ui.cli import app
 
     data = tmp_path / "data"
     breakage(data)
@@ -588,11 +588,14 @@ def test_open_collection_retries_cleanly_after_a_broken_folder_is_moved(tmp_path
     ],
 )
 def test_input_with_no_paper_leaves_an_existing_index_alone_and_never_says_rebuild(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_corpus: Path, name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    small_corpus: Path,
+    name: str,
     content: str | None,
 ) -> None:
     """A file (or folder) that yields no paper is reported as such, not as a foreign index."""
-    from rag.cli import app
+    from ui.cli import app
 
     monkeypatch.setenv("PAPERCHAT_DATA_DIR", str(tmp_path / "data"))
     assert runner.invoke(app, ["ingest", str(small_corpus)]).exit_code == 0

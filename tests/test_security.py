@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from rag.answer.prompt import SYSTEM, build_messages
 from rag.config import Settings
-from rag.prompt import SYSTEM, build_messages
 from rag.records import Hit, Paper, Passage
 
 runner = CliRunner()
@@ -88,7 +88,7 @@ def test_fence_cannot_be_closed_from_titles_authors_or_tag_variants(field: str) 
 
 def test_llm_sees_injection_only_as_data(seed_session, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     """End to end: whatever the retrieved abstracts say, the system message is the fixed one."""
-    from rag.llm import ChatMessage
+    from rag.answer.llm import ChatMessage
 
     seen: list[list[ChatMessage]] = []
 
@@ -115,14 +115,14 @@ def test_llm_sees_injection_only_as_data(seed_session, monkeypatch: pytest.Monke
 @pytest.fixture()
 def keyed(seed_settings: Settings, monkeypatch: pytest.MonkeyPatch, embedder) -> Settings:  # type: ignore[no-untyped-def]
     """The seed index with an API key set and an endpoint that refuses connections."""
-    import rag.cli
+    import ui.cli
     from rag.pipeline import PaperChat
 
     monkeypatch.setenv("PAPERCHAT_DATA_DIR", str(seed_settings.data_dir))
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     monkeypatch.setenv("OPENAI_BASE_URL", DEAD_ENDPOINT)
     # reuse the loaded embedder; the chat model is built from the real settings (key, URL)
-    monkeypatch.setattr(rag.cli, "_session", lambda s: PaperChat(s, embedder=embedder))
+    monkeypatch.setattr(ui.cli, "_session", lambda s: PaperChat(s, embedder=embedder))
     return seed_settings
 
 
@@ -133,7 +133,7 @@ def _leaks(*texts: str) -> list[str]:
 def test_api_key_absent_from_stats_ask_and_logs(
     keyed: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from rag.cli import app
+    from ui.cli import app
 
     caplog.set_level(logging.DEBUG)
     stats = runner.invoke(app, ["stats", "--json"])
@@ -175,7 +175,7 @@ def fake_serve(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 
 def test_serve_binds_loopback_by_default(fake_serve: list[dict[str, Any]]) -> None:
-    from rag.cli import app
+    from ui.cli import app
 
     result = runner.invoke(app, ["serve"])
     assert result.exit_code == 0, result.output
@@ -184,7 +184,7 @@ def test_serve_binds_loopback_by_default(fake_serve: list[dict[str, Any]]) -> No
 
 
 def test_public_host_without_auth_warns(fake_serve: list[dict[str, Any]]) -> None:
-    from rag.cli import app
+    from ui.cli import app
 
     result = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--port", "8123"])
     assert result.exit_code == 0, result.output
@@ -197,7 +197,7 @@ def test_public_host_without_auth_warns(fake_serve: list[dict[str, Any]]) -> Non
 def test_public_host_with_auth_is_quiet_and_password_not_printed(
     fake_serve: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rag.cli import app
+    from ui.cli import app
 
     monkeypatch.setenv("PAPERCHAT_AUTH", "alice:hunter2-SECRET")
     result = runner.invoke(app, ["serve", "--host", "0.0.0.0"])

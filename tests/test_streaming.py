@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from rag.loaders import MAX_FILE_BYTES, FileStream, load_paths
+from rag.corpus.loaders import MAX_FILE_BYTES, FileStream, load_paths
 from tests.conftest import make_settings
 from tests.test_robustness import ROOT, _chunk_rows, _paperchat, _wait, runner
 
@@ -161,7 +161,7 @@ def test_json_array_past_the_whole_file_limit_streams(tmp_path: Path) -> None:
 
 
 def test_json_array_decoded_in_pieces_keeps_lines_and_recovers(tmp_path: Path) -> None:
-    from rag.loaders import documents
+    from rag.corpus.loaders import documents
 
     records = [{"id": f"r{i}", "title": f"R{i}", "abstract": f"{ABSTRACT} {i}."} for i in range(60)]
     text = json.dumps(records, indent=2).replace('"R7",', '"R7", oops', 1)
@@ -194,7 +194,7 @@ def test_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
 
 
 def test_progress_follows_the_bytes_read(tmp_path: Path, embedder) -> None:  # type: ignore[no-untyped-def]
-    from rag.index import IngestProgress, ingest
+    from rag.index.writer import IngestProgress, ingest
 
     path = tmp_path / "few.jsonl"
     write_snapshot(path, records=5, words=20)
@@ -210,9 +210,9 @@ def test_progress_follows_the_bytes_read(tmp_path: Path, embedder) -> None:  # t
 def test_batches_dedupe_and_merge_across_the_whole_run(
     tmp_path: Path, embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    from rag import index
-    from rag.catalog import contents
-    from rag.store import open_collection
+    from rag.index import writer as index
+    from rag.index.catalog import contents
+    from rag.index.store import open_collection
 
     monkeypatch.setattr(index, "BATCH_PAPERS", 8)
     corpus = tmp_path / "corpus"
@@ -246,8 +246,8 @@ def test_batches_dedupe_and_merge_across_the_whole_run(
 @pytest.mark.slow
 def test_killed_streaming_ingest_resumes_without_duplicates(tmp_path: Path) -> None:
     """Kill -9 a real ingest of a JSON-lines snapshot mid-write; the next run finishes it."""
-    from rag.cli import app
-    from rag.store import open_collection
+    from rag.index.store import open_collection
+    from ui.cli import app
 
     corpus = tmp_path / "snapshot.jsonl"
     total = write_snapshot(corpus, records=90, words=60)

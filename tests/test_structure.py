@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("rag", "ui", "eval")
-SHELLS = ("ui", "eval")
+PACKAGES = ("rag", "ui", "eval", "lab")
+SHELLS = ("ui", "eval", "lab")
 
 
 def _module_name(path: Path) -> str:
@@ -118,14 +118,14 @@ def test_the_library_never_imports_its_shells() -> None:
 
 def test_the_graph_reads_lazy_and_relative_imports() -> None:
     graph = import_graph()
-    assert "rag.onnx_embed" in graph["rag.embed"]  # imported inside make_embedder
-    assert "rag.embed_base" in graph["rag.onnx_embed"]
-    assert "rag.catalog" in graph["rag.retrieve"]  # `from rag import catalog`
+    assert "rag.embed.onnx" in graph["rag.embed"]  # imported inside make_embedder
+    assert "rag.embed.base" in graph["rag.embed.onnx"]
+    assert "rag.index.catalog" in graph["rag.retrieval.retrieve"]  # `from rag import catalog`
 
 
 @pytest.mark.parametrize(
     "args",
-    [["-m", "rag.cli", "eval", "--help"], ["-m", "rag.cli", "serve", "--help"]],
+    [["-m", "ui.cli", "eval", "--help"], ["-m", "ui.cli", "serve", "--help"]],
 )
 def test_shell_commands_are_reached_through_python_m(args: list[str]) -> None:
     code = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT)
@@ -136,7 +136,7 @@ def test_shell_commands_are_reached_through_python_m(args: list[str]) -> None:
 def test_paperchat_help_lists_the_shell_commands_without_importing_them_heavily() -> None:
     probe = (
         "import sys\n"
-        "from rag.cli import app\n"
+        "from ui.cli import app\n"
         "try:\n"
         "    app(['--help'])\n"
         "except SystemExit:\n"

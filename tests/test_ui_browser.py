@@ -27,7 +27,7 @@ from playwright.sync_api import Locator, Page, expect, sync_playwright  # noqa: 
 
 from rag.config import Settings  # noqa: E402
 from rag.embed import make_embedder  # noqa: E402
-from rag.index import ingest  # noqa: E402
+from rag.index.writer import ingest  # noqa: E402
 from rag.pipeline import PaperChat  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from ui.app import build_app  # noqa: E402
@@ -484,7 +484,7 @@ HOLD_LOCK = """
 import sys, time
 from pathlib import Path
 from rag.config import Settings
-from rag.lock import ingest_lock
+from rag.index.lock import ingest_lock
 with ingest_lock(Settings(_env_file=None, data_dir=Path(sys.argv[1]))):
     print("locked", flush=True)
     time.sleep(120)

@@ -189,7 +189,7 @@ def test_auth_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_papers_tab_reads_the_catalog_like_paperchat_papers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from rag import catalog
+    from rag.index import catalog
     from ui import app
 
     papers = [_paper("p1", "TokenSkip")]
@@ -204,7 +204,7 @@ def test_papers_tab_reads_the_catalog_like_paperchat_papers(
     assert app._Session(settings, None).papers() == papers and seen == [settings]
 
     def missing(settings: Settings) -> catalog.Contents:
-        from rag.store import StoreError
+        from rag.index.store import StoreError
 
         raise StoreError("no index")
 
@@ -243,7 +243,7 @@ def test_claims_render_with_quotes_and_unsupported_ones_apart() -> None:
 
 
 def test_comparison_table_escapes_links_and_cites_every_cell() -> None:
-    from rag.compare import Row
+    from rag.answer.compare import Row
 
     rows = [
         Row(1, f"Evil {EVIL}", None, "https://doi.org/10.1/x", "A problem.", None, "It works."),
@@ -266,8 +266,8 @@ def test_session_waits_for_an_ingest_and_reloads_after_a_rebuild(
     tmp_path: Path,
     embedder,  # type: ignore[no-untyped-def]
 ) -> None:
-    from rag.index import ingest
-    from rag.lock import ingest_lock
+    from rag.index.lock import ingest_lock
+    from rag.index.writer import ingest
     from rag.pipeline import PaperChat
     from tests.conftest import make_settings
     from ui import app
@@ -294,7 +294,7 @@ def test_ingest_probe_sees_an_ingest_but_never_other_probes(tmp_path: Path) -> N
     an ingest (an exclusive probe did, under tests/test_load.py); an ingest's lock shows."""
     import threading
 
-    from rag.lock import ingest_holder, ingest_lock
+    from rag.index.lock import ingest_holder, ingest_lock
     from tests.conftest import make_settings
 
     settings = make_settings(tmp_path / "data")

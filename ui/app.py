@@ -12,15 +12,14 @@ from urllib.parse import quote
 
 import gradio as gr
 
-from rag import compare
+from rag.answer import compare
+from rag.answer.references import answer_bibtex, md_escape, paper_links, to_markdown
 from rag.config import BACKENDS, Settings
 from rag.errors import PaperchatError
-from rag.lock import ingest_holder
+from rag.index.lock import ingest_holder
 from rag.pipeline import PaperChat, Turn
 from rag.records import Answer, Paper
-from rag.references import answer_bibtex, md_escape, paper_links, to_markdown
-from rag.retrieve import Filters
-from rag.shell import readback_progress
+from rag.retrieval.retrieve import Filters
 from ui.render import (
     EMPTY_SOURCES,
     render_answer,
@@ -30,6 +29,7 @@ from ui.render import (
     render_partial,
     render_sources,
 )
+from ui.shell import readback_progress
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ class IndexBusy(PaperchatError):
 def _index_signature(settings: Settings) -> tuple[int, int, int] | None:
     """What identifies the index's current state: its catalog file (every ingest that changes
     the index writes a new one), or None when there is none."""
-    from rag.catalog import path_for
+    from rag.index.catalog import path_for
 
     try:
         st = path_for(settings).stat()
@@ -213,7 +213,7 @@ class _Session:
     def papers(self) -> list[Paper]:
         """Every indexed paper (the catalog, as `paperchat papers` reads it), reread when the
         index changed."""
-        from rag.catalog import contents
+        from rag.index.catalog import contents
 
         signature = _index_signature(self.settings)
         if self._papers is None or self._papers[0] != signature:

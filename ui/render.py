@@ -10,7 +10,7 @@ import html
 import re
 from collections.abc import Iterable, Sequence
 
-from rag.compare import ASPECTS, EMPTY, HEADERS, Row
+from rag.answer.compare import ASPECTS, EMPTY, HEADERS, Row
 from rag.records import Answer, Citation, Claim, Hit
 from rag.text import split_sentences
 

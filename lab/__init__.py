@@ -1,0 +1,1 @@
+"""Lab shells, not installed with the package: tuning, recording, scale benchmarks."""

@@ -1,0 +1,61 @@
+"""Record a real model's raw replies to dev questions, for calibrating and testing the claim check.
+
+    python -m lab.record_replies --base-url http://127.0.0.1:8080/v1 --model NAME \\
+        --out tests/data/replies/NAME.jsonl [--limit 40]
+
+Each line holds the question, the model's raw reply (exactly as streamed) and the source
+titles it was given, so a test can replay the reply through the pipeline on the seed index
+and check that retrieval still hands it the same sources.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from eval.harness import load_questions
+from rag.config import Settings
+from rag.pipeline import PaperChat
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base-url", required=True, help="OpenAI-compatible endpoint.")
+    parser.add_argument("--model", required=True, help="Model name the endpoint serves.")
+    parser.add_argument("--out", type=Path, required=True, help="JSONL file to write.")
+    parser.add_argument(
+        "--limit", type=int, default=40, help="Questions to ask (spread over types)."
+    )
+    parser.add_argument("--start", type=int, default=0, help="Skip this many of them (resume).")
+    args = parser.parse_args()
+    settings = Settings(backend="openai", openai_base_url=args.base_url, openai_model=args.model)
+    session = PaperChat(settings)
+    questions = load_questions()
+    step = max(1, len(questions) // args.limit)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("a" if args.start else "w", encoding="utf-8") as out:
+        for q in questions[::step][args.start : args.limit]:
+            parts = []
+            final = None
+            for item in session.stream(q.question):
+                if isinstance(item, str):
+                    parts.append(item)
+                else:
+                    final = item
+            assert final is not None
+            row = {
+                "qid": q.qid,
+                "question": q.question,
+                "model": args.model,
+                "reply": "".join(parts),
+                "sources": [h.paper.title for h in session.search(q.question).hits],
+                "abstained": final.abstained,
+            }
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.flush()
+            print(q.qid, final.backend, final.fallback or "", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Answering: evidence, the extractive and LLM backends, the claim check, comparison."""

@@ -1,0 +1,1 @@
+"""Corpus files in: one loader per layout turns files into `Paper` records; the chunker."""

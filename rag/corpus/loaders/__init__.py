@@ -1,0 +1,390 @@
+"""Read corpus files of any supported layout into merged `Paper` records.
+
+Layouts are detected from content, never from file names: see `corpus/README.md`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from rag import identifiers
+from rag.corpus.loaders.base import (
+    MAX_ABSTRACT_CHARS,
+    MAX_FILE_BYTES,
+    Draft,
+    LineReader,
+    Note,
+    Skip,
+    TextReader,
+    UnreadableFile,
+    decode_file,
+    sniff,
+    split,
+)
+from rag.corpus.loaders.documents import is_ris, parse_json_array, parse_json_document, parse_ris
+from rag.corpus.loaders.seeds import parse_abstract_lines, parse_author_list, parse_daily_page
+from rag.corpus.loaders.structured import parse_bibtex, parse_csv, parse_jsonl
+from rag.errors import one_line
+from rag.records import Paper
+from rag.text import fingerprint
+
+__all__ = [
+    "MAX_ABSTRACT_CHARS",
+    "MAX_FILE_BYTES",
+    "FileReport",
+    "FileStream",
+    "LoadResult",
+    "Skip",
+    "detect_layout",
+    "load_paths",
+    "merge",
+    "source_name",
+]
+
+Parser = Callable[[str], tuple[list[Draft], list[Skip]]]
+
+
+def _jsonl_text(text: str) -> tuple[list[Draft], list[Skip]]:
+    """JSON lines already in memory (a file whose head was not JSON lines, e.g. a long line)."""
+    return split(parse_jsonl(enumerate(text.split("\n"), 1)))
+
+
+_PARSERS: dict[str, Parser] = {
+    "jsonl": _jsonl_text,
+    "json": parse_json_document,
+    "ris": parse_ris,
+    "csv": parse_csv,
+    "bibtex": parse_bibtex,
+    "abstracts": parse_abstract_lines,
+    "author-list": parse_author_list,
+    "daily-page": parse_daily_page,
+}
+SUFFIXES = {".txt", ".jsonl", ".json", ".csv", ".tsv", ".bib", ".md", ".ris"}
+_JSON_START = re.compile(r'^\[\s*(?:[{\["]|$)')  # `[{`, `[` alone; not a Markdown `[link]`
+_ABSTRACT_COLUMNS = {"abstract", "text", "summary", "description", "abstractnote"}
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """What one file yielded: its layout, papers found, duplicates merged, lines skipped."""
+
+    path: str
+    layout: str
+    found: int
+    merged: int
+    skipped: tuple[Skip, ...]
+    error: str | None = None
+    notes: tuple[str, ...] = ()
+
+    def warnings(self) -> list[str]:
+        """One line per problem: `path: skipped line N: reason`, file errors, decoding notes.
+
+        Every line names the file, and the line number when the problem is a record; no line
+        contains a newline, however odd the file name or the reason.
+        """
+        name = one_line(self.path, 500)
+        lines = [f"{name}: note: {one_line(n)}" for n in self.notes]
+        if self.error is not None:
+            lines.append(f"{name}: skipped file: {one_line(self.error)}")
+        lines += [f"{name}: skipped line {s.line}: {one_line(s.reason)}" for s in self.skipped]
+        return lines
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """Merged papers from all files plus a report per file."""
+
+    papers: tuple[Paper, ...]
+    files: tuple[FileReport, ...]
+
+    @property
+    def skipped(self) -> int:
+        """Count records skipped and files that could not be read."""
+        return sum(len(f.skipped) + (f.error is not None) for f in self.files)
+
+
+_DETECT_LINES = 2000
+
+
+def _first_lines(text: str, limit: int) -> list[str]:
+    """The first `limit` non-blank lines, stripped, without splitting the whole text."""
+    lines: list[str] = []
+    start = 0
+    while len(lines) < limit and start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        for piece in text[start:end].splitlines():  # also splits on \r, \v, \x1c...
+            if piece.strip():
+                lines.append(piece.strip())
+        start = end + 1
+    return lines
+
+
+def detect_layout(text: str) -> str:
+    """Name the layout of a file's text from its content (its first 2,000 lines)."""
+    lines = _first_lines(text, _DETECT_LINES)
+    if not lines:
+        return "empty"
+    first = lines[0].lstrip("\ufeff")
+    if _JSON_START.match(first) or first == "{":
+        return "json"  # one JSON document (CSL-JSON, a pretty-printed array or object)
+    if first.startswith("{"):
+        return "jsonl"
+    if is_ris(first):
+        return "ris"
+    if first.startswith("@") or any(ln.startswith("@") and "{" in ln for ln in lines[:20]):
+        return "bibtex"
+    header = first.lower().replace('"', "")
+    columns = {c.strip() for c in re.split(r"[,\t]", header)}
+    if columns & _ABSTRACT_COLUMNS and ("," in header or "\t" in header) and len(first) < 300:
+        return "csv"
+    if sum(ln.startswith("Abstract:") for ln in lines) >= max(1, len(lines) // 2):
+        return "abstracts"
+    if len(lines) >= 4 and _looks_like_author_list(lines):
+        return "author-list"
+    return "daily-page"
+
+
+def _looks_like_author_list(lines: list[str]) -> bool:
+    from rag.corpus.loaders.seeds import is_author_line
+
+    return "," in lines[0] and len(lines[0]) < 80 and is_author_line(lines[2])
+
+
+def iter_files(paths: Iterable[Path]) -> Iterable[Path]:
+    """Expand folders into the corpus files they hold, sorted; pass files through."""
+    for path in paths:
+        if path.is_dir():
+            yield from sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in SUFFIXES
+                and not p.name.startswith(".")
+                and p.name.lower() != "readme.md"
+            )
+        else:
+            yield path
+
+
+def source_name(path: Path) -> str:
+    """Name a file as sources record it: relative to the working folder when inside it."""
+    resolved = path.resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(resolved)
+
+
+def _markup_kind(text: str) -> str | None:
+    """Name the markup a file starts with (HTML, XML), or None for plain text."""
+    head = text[:2048].lstrip().lower()
+    if head.startswith(("<!doctype html", "<html")) or (
+        head.startswith("<") and ("<html" in head or "<body" in head or "<head>" in head)
+    ):
+        return "an HTML page"
+    if head.startswith("<?xml"):
+        return "XML"
+    return None
+
+
+STREAMED = ("jsonl", "json array")  # layouts read record by record, whatever the file's size
+
+
+class FileStream:
+    """One file's papers, read as they come: iterate for the drafts, then take `report`.
+
+    JSON lines and JSON arrays stream (`LineReader`, `parse_json_array`): memory holds one
+    record, whatever the file's size, and `position` follows the bytes read. Other layouts
+    are read whole (up to MAX_FILE_BYTES) and parsed in memory. Either way the drafts are
+    deduplicated within the file (a later copy of an abstract is a skip) and named by source.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = 0
+        self._reader: LineReader | TextReader | None = None
+        self._done = False
+        self._report: FileReport | None = None
+        self._found = 0  # drafts yielded so far
+        self._skips: list[Skip] = []
+
+    @property
+    def position(self) -> int:
+        """Bytes of the file read so far."""
+        if self._reader is not None and not self._done:
+            return self._reader.position
+        return self.size if self._done else 0
+
+    @property
+    def report(self) -> FileReport:
+        """What the file yielded; complete once the drafts have all been read."""
+        assert self._report is not None, "read the drafts first"
+        return self._report
+
+    def _fail(self, layout: str, error: str) -> None:
+        """Report a file that could not be read (to the end): what came before it stays."""
+        skipped = tuple(sorted(self._skips, key=lambda s: s.line))
+        self._report = FileReport(str(self.path), layout, self._found, 0, skipped, error=error)
+
+    def __iter__(self) -> Iterator[Draft]:
+        try:
+            self.size, head = sniff(self.path)
+        except UnreadableFile as exc:
+            self._fail("unreadable", str(exc))
+            return
+        markup = _markup_kind(head)
+        if markup:
+            self._fail(
+                "markup",
+                f"looks like {markup}, not a corpus file; save its text, or export "
+                "JSONL/CSV/BibTeX/RIS/CSL-JSON",
+            )
+            return
+        layout = detect_layout(head)
+        if layout == "json" and head.lstrip().startswith("["):
+            layout = "json array"
+        try:
+            if layout in STREAMED:
+                yield from self._streamed(layout)
+            else:
+                yield from self._whole()
+        except UnreadableFile as exc:
+            self._fail(layout if self._found else "unreadable", str(exc))
+        except OSError as exc:
+            self._fail(
+                layout if self._found else "unreadable", f"cannot read: {exc.strerror or exc}"
+            )
+        finally:
+            self._done = True
+
+    def _streamed(self, layout: str) -> Iterator[Draft]:
+        with self.path.open("rb") as handle:
+            if layout == "jsonl":
+                lines = LineReader(handle)
+                self._reader = lines
+                yield from self._records(layout, parse_jsonl(lines), lines.notes)
+            else:
+                text = TextReader(handle)
+                self._reader = text
+                yield from self._records(layout, parse_json_array(text.read), text.notes)
+
+    def _whole(self) -> Iterator[Draft]:
+        decoded = decode_file(self.path)
+        text, notes = decoded.text, decoded.notes
+        layout = detect_layout(text[:65536])
+        too_long: list[Skip] = []
+        if layout != "json":  # one JSON document may well be a single huge line
+            text, too_long = _drop_long_lines(text)
+            layout = detect_layout(text)
+        if layout == "empty":
+            self._report = FileReport(
+                str(self.path),
+                layout,
+                0,
+                0,
+                tuple(too_long),
+                error=None if too_long else "file is empty",
+                notes=notes,
+            )
+            return
+        drafts, skips = _PARSERS[layout](text)
+        del text
+        yield from self._records(layout, iter([*skips, *too_long, *drafts]), lambda: notes)
+
+    def _records(
+        self, layout: str, items: Iterator[Draft | Skip], notes: Callable[[], tuple[str, ...]]
+    ) -> Iterator[Draft]:
+        """Dedupe and name the parsed records, collecting skips and notes for the report."""
+        first: dict[str, int] = {}
+        skips = self._skips
+        marks: list[str] = []
+        name = source_name(self.path)
+        for item in items:
+            if isinstance(item, Note):
+                marks.append(f"line {item.line}: {item.reason}")
+            elif isinstance(item, Skip):
+                skips.append(item)
+            else:
+                key = fingerprint(item.abstract)
+                if key in first:
+                    reason = f"duplicate of line {first[key]} (same abstract)"
+                    skips.append(Skip(line=item.line, reason=reason))
+                    continue
+                first[key] = item.line
+                self._found += 1
+                yield replace(item, key=key, source=f"{name}:{item.line}")
+        self._report = FileReport(
+            path=str(self.path),
+            layout=layout,
+            found=len(first),
+            merged=0,
+            skipped=tuple(sorted(skips, key=lambda s: s.line)),
+            notes=notes() + tuple(marks),
+            error=None if first or skips else f"no papers found ({layout} layout)",
+        )
+
+
+MAX_LINE_CHARS = 1_000_000  # 50x the longest abstract: no layout has a record line this long
+_LONG_LINE = re.compile(rf"^[^\n]{{{MAX_LINE_CHARS},}}", re.MULTILINE)
+
+
+def _drop_long_lines(text: str) -> tuple[str, list[Skip]]:
+    """Blank out lines no record can fill, before any parser copies them around.
+
+    Line numbers stay as they were (the newline is kept); each dropped line is one skip.
+    """
+    parts: list[str] = []
+    skips: list[Skip] = []
+    pos, line, counted = 0, 1, 0
+    for m in _LONG_LINE.finditer(text):
+        line += text.count("\n", counted, m.start())
+        counted = m.start()
+        skips.append(Skip(line=line, reason=f"line too long ({m.end() - m.start():,} characters)"))
+        parts.append(text[pos : m.start()])
+        pos = m.end()
+    if not skips:
+        return text, []
+    parts.append(text[pos:])
+    return "".join(parts), skips
+
+
+def load_paths(paths: Iterable[Path]) -> LoadResult:
+    """Load every file under `paths` and merge papers that share an abstract (all in memory)."""
+    merged: dict[str, Paper] = {}
+    reports: list[FileReport] = []
+    for path in iter_files(paths):
+        stream = FileStream(path)
+        dupes = 0
+        for draft in stream:
+            paper = draft.to_paper(draft.key)
+            if paper.id in merged:
+                dupes += 1
+                merged[paper.id] = merge(merged[paper.id], paper)
+            else:
+                merged[paper.id] = paper
+        reports.append(replace(stream.report, merged=dupes))
+    return LoadResult(papers=tuple(merged.values()), files=tuple(reports))
+
+
+def merge(a: Paper, b: Paper) -> Paper:
+    """Combine two records of the same abstract: real titles, richer metadata, every identifier."""
+    title, derived = (a.title, a.title_derived)
+    if a.title_derived and not b.title_derived:
+        title, derived = (b.title, False)
+    return replace(
+        a,
+        title=title,
+        title_derived=derived,
+        authors=a.authors if len(a.authors) >= len(b.authors) else b.authors,
+        year=a.year or b.year,
+        date=a.date or b.date,
+        url=a.url or b.url,
+        n_authors=a.n_authors or b.n_authors,
+        upvotes=a.upvotes if a.upvotes is not None else b.upvotes,
+        sources=tuple(dict.fromkeys(a.sources + b.sources)),
+        **identifiers.union(a, b),
+    )

@@ -1,0 +1,34 @@
+"""`paperchat serve`: the chat UI as a command (gradio is imported only when it runs).
+
+Registered in the `paperchat.commands` entry-point group (pyproject.toml), so `ui.cli`
+never imports this module by name.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ui.shell import err, settings, user_errors
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind; anything but loopback is public.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 7860,
+) -> None:
+    """Start the chat UI (Gradio) in the browser: streamed cited answers and a sources panel."""
+    s = settings()
+    if host not in LOOPBACK and s.auth is None:
+        err.print(
+            f"[yellow]warning:[/yellow] serving on {host} without a login; "
+            "set PAPERCHAT_AUTH=user:password to require one"
+        )
+    from ui.app import serve as run_server
+
+    with user_errors():
+        run_server(s, host=host, port=port)

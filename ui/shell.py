@@ -1,0 +1,183 @@
+"""What every command-line shell shares: consoles, settings, the one `error:` line.
+
+`ui.cli` builds the `paperchat` command from these; the commands that other packages add
+to it (`serve` from ui, `eval` from eval; see `ui.cli.register_commands`) use them too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from rag.config import BACKENDS, Settings
+
+if TYPE_CHECKING:
+    from rag.index.writer import IngestProgress
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+K = Annotated[
+    int | None,
+    typer.Option("--k", "-k", min=1, max=50, help="Papers to retrieve (default: PAPERCHAT_TOP_K)."),
+]
+BACKEND = Annotated[
+    str | None,
+    typer.Option(help=f"{' | '.join(BACKENDS)} (default: PAPERCHAT_BACKEND)."),
+]
+JSON = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of text.")]
+
+
+def error(message: str) -> None:
+    """Print one red `error:` line on stderr (the message is shown as text, not markup)."""
+    from rich.markup import escape
+
+    from rag.errors import one_line
+
+    err.print(f"[red]error:[/red] {escape(one_line(message, 2000))}")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print the error line and leave with `code`."""
+    error(message)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the library's expected failures into one red line and exit code 1."""
+    from pydantic import ValidationError
+
+    from rag.errors import PaperchatError
+
+    try:
+        yield
+    except PaperchatError as exc:
+        fail(str(exc))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        fail(f"bad setting {'.'.join(map(str, first['loc']))}: {first['msg']}")
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+def settings() -> Settings:
+    """Build the settings once per command."""
+    with user_errors():
+        return Settings()
+
+
+def check_backend(backend: str | None) -> None:
+    """Leave with a usage error (exit 2) unless `backend` is unset or one paperchat knows."""
+    if backend and backend not in BACKENDS:
+        fail(f"unknown backend {backend!r}: use {', '.join(BACKENDS)}", 2)
+
+
+@contextmanager
+def ingest_progress(enabled: bool = True) -> Iterator[Callable[[IngestProgress], None]]:
+    """A progress bar for `rag.index.writer.ingest`: share of the input bytes read, papers/s, ETA.
+
+    Files stream, so the number of papers is not known in advance; the bar and its ETA
+    follow the bytes read (a batch's bytes count as its chunks are written).
+    """
+    import time
+
+    from rich.progress import DownloadColumn, TaskProgressColumn, TextColumn
+
+    bar = _bar(
+        "ingest",
+        enabled,
+        TaskProgressColumn(),
+        DownloadColumn(binary_units=True),
+        TextColumn("{task.fields[rate]}"),
+    )
+    task = bar.add_task("ingest", total=None, rate="")
+    started = time.perf_counter()
+    back = _ReadBack(enabled)
+
+    def update(p: IngestProgress) -> None:
+        if p.catalog_chunks is not None:  # the files are done; the catalog is read back
+            if back.task is None:
+                bar.stop()
+            back(*p.catalog_chunks)
+            return
+        rate = p.papers / max(time.perf_counter() - started, 1e-9)
+        rate_text = f"{p.papers:,} papers {rate:,.1f}/s"
+        bar.update(task, completed=p.bytes_read, total=p.bytes_total, rate=rate_text)
+
+    with bar:
+        try:
+            yield update
+        finally:
+            back.close()
+
+
+def _bar(label: str, enabled: bool, *middle: Any) -> Any:
+    """A transient stderr progress bar: label, bar, the `middle` columns, elapsed time, ETA."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn(label),
+        BarColumn(bar_width=20),
+        *middle,
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not enabled,
+    )
+
+
+class _ReadBack:
+    """A bar for reading a collection back from Chroma into a local catalog, shown only once
+    that starts (a first start against a shared server, the end of a large ingest)."""
+
+    def __init__(self, enabled: bool) -> None:
+        from rich.progress import MofNCompleteColumn, TextColumn
+
+        self.bar = _bar(
+            "reading the index from Chroma for the local catalog",
+            enabled,
+            MofNCompleteColumn(),
+            TextColumn("chunks"),
+        )
+        self.task: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.task is None:
+            self.bar.start()
+            self.task = self.bar.add_task("read", total=total)
+        self.bar.update(self.task, completed=done, total=total)
+
+    def close(self) -> None:
+        if self.task is not None:
+            self.bar.stop()
+
+
+@contextmanager
+def readback_progress(enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """The progress callback for `PaperChat(..., progress=)`: a bar while a collection is
+    read back from Chroma (nothing when the saved catalog is current)."""
+    back = _ReadBack(enabled)
+    try:
+        yield back
+    finally:
+        back.close()
+
+
+def to_json(obj: Any) -> str:
+    """Indented JSON for --json output (dates and paths as strings)."""
+    return json.dumps(obj, indent=2, ensure_ascii=False, default=str)
