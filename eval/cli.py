@@ -57,6 +57,15 @@ def eval_command(
         ),
     ] = None,
     split: Annotated[str, typer.Option("--split", help="The qrels split for --beir.")] = "train",
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            min=1,
+            help="Only the first N questions of each type (a quicker run, e.g. with a slow "
+            "local model).",
+        ),
+    ] = None,
 ) -> None:
     """Measure retrieval, answers, abstention and latency on a question set; write a report."""
     if beir is not None:
@@ -67,6 +76,7 @@ def eval_command(
 
     from eval.harness import (
         QuestionFileError,
+        first_of_each_type,
         gate_failures,
         llm_configured,
         load_questions,
@@ -82,6 +92,8 @@ def eval_command(
         qs = load_questions(questions)
     except QuestionFileError as exc:
         fail(str(exc))
+    if limit:
+        qs = first_of_each_type(qs, limit)
     s = settings()
     use_judge = judge and llm_configured(s)
     with user_errors():

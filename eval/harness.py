@@ -12,14 +12,15 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eval import metrics as m
 from rag.answer.grounding import UNSUPPORTED_MARK
-from rag.answer.prompt import is_refusal
+
+DECLINED = "the model declined to answer"  # Answer.fallback when a model refused
 
 if TYPE_CHECKING:
     from rag.answer.llm import ChatModel
@@ -32,7 +33,7 @@ TYPES = ("lookup", "named", "multi", "author", "numeric", "unanswerable")
 MODES = ("lexical", "dense", "hybrid")
 MODE_LABELS = {"lexical": "BM25 alone", "dense": "dense alone", "hybrid": "hybrid (ours)"}
 RANK_DEPTH = 10  # MRR@10, nDCG@10 and the recall@k curve (k = 1..10)
-STAGES = ("retrieval_ms", "generation_ms", "total_ms")
+STAGES = ("retrieval_ms", "first_claim_ms", "generation_ms", "total_ms")
 
 
 class QuestionFileError(ValueError):
@@ -89,6 +90,17 @@ def load_questions(path: Path = QUESTIONS) -> list[Question]:
     return out
 
 
+def first_of_each_type(questions: Sequence[Question], n: int) -> list[Question]:
+    """The first n questions of each type, in file order."""
+    seen: dict[str, int] = defaultdict(int)
+    out = []
+    for q in questions:
+        seen[q.type] += 1
+        if seen[q.type] <= n:
+            out.append(q)
+    return out
+
+
 @dataclass(frozen=True)
 class RetrievalResult:
     """One question ranked by one retriever mode."""
@@ -136,6 +148,8 @@ class AnswerResult:
     unmarked_unsupported: int = 0  # unsupported claims shown without the mark (must be 0)
     fallback: str | None = None  # why the model's reply was replaced by an extractive answer
     refused: bool = False  # the model declined to answer
+    own: bool = False  # the text shown is the model's own answer (no fallback, no abstention)
+    model_reply: str | None = None  # what the model wrote, raw
 
     @property
     def faithfulness(self) -> float | None:
@@ -156,6 +170,7 @@ class QuestionResult:
     answer_facts: tuple[str, ...]
     retrieval: dict[str, RetrievalResult]
     answer: AnswerResult | None
+    extractive: AnswerResult | None = None  # the extractive answer beside a model's, if asked
 
     @property
     def answerable(self) -> bool:
@@ -254,7 +269,10 @@ def score_answer(answer: Answer, q: Question, k: int) -> AnswerResult:
         supported_claims=sum(c.supported for c in answer.claims),
         unmarked_unsupported=unmarked_unsupported(answer),
         fallback=answer.fallback,
-        refused=answer.model_reply is not None and is_refusal(answer.model_reply),
+        refused=answer.model is not None
+        and (answer.fallback == DECLINED or (answer.abstained and answer.model_reply is not None)),
+        own=answer.model is not None and answer.fallback is None and not answer.abstained,
+        model_reply=answer.model_reply,
     )
 
 
@@ -329,13 +347,18 @@ def run_eval(
         retrieval = {mode: retrieve(session, q, k, mode) for mode in modes}
         answer = session.ask(q.question, k=k, backend=backend)
         scored = score_answer(answer, q, k)
+        beside = None
+        if answer.model is not None or answer.backend == "openai":
+            beside = score_answer(session.ask(q.question, k=k, backend="extractive"), q, k)
         if chat is not None and judge_error is None and not answer.abstained:
             try:
                 scored = _with_judgements(scored, judge_answer(chat, answer))
             except LLMError as exc:
                 judge_error = str(exc)
         results.append(
-            QuestionResult(q.qid, q.type, q.question, q.gold, q.answer_facts, retrieval, scored)
+            QuestionResult(
+                q.qid, q.type, q.question, q.gold, q.answer_facts, retrieval, scored, beside
+            )
         )
     if progress:
         progress(len(questions), len(questions), "")
@@ -400,6 +423,11 @@ def _answer_block(rows: Sequence[QuestionResult]) -> dict[str, Any]:
         "unmarked_unsupported": sum(a.unmarked_unsupported for a in answers),
         "fallbacks": sum(a.fallback is not None and not a.refused for a in answers),
         "refusals": sum(a.refused for a in answers),
+        "own_share": _rounded(
+            m.mean(float(a.own) for a in answerable)
+            if any(a.backend == "openai" for a in answers)
+            else None
+        ),
     }
 
 
@@ -482,6 +510,22 @@ def summarize(
             "error": judge_error,
         },
     }
+    beside = [r for r in results if r.extractive is not None]
+    if beside:  # the extractive backend on the same questions, for comparison
+        rows = [replace(r, answer=r.extractive) for r in beside]
+        answers["extractive"] = {
+            "all": _answer_block(rows),
+            "latency_ms": {
+                stage: _latency(
+                    [
+                        r.extractive.timings[stage]
+                        for r in beside
+                        if r.extractive and stage in r.extractive.timings
+                    ]
+                )
+                for stage in ("total_ms",)
+            },
+        }
     return {"k": k, "types": types, "retrieval": retrieval, "answers": answers}
 
 

@@ -15,6 +15,7 @@ import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from eval.harness import unmarked_unsupported
 from rag.answer.llm import ChatMessage
@@ -23,13 +24,19 @@ from rag.pipeline import PaperChat
 
 
 class Replay:
-    """A chat model that replies with fixed text, streamed in word-sized pieces."""
+    """A chat model that replies with fixed text, streamed in word-sized pieces.
 
-    def __init__(self, reply: str, name: str = "replay") -> None:
-        self.reply, self.name = reply, name
+    `structured`: it takes a JSON schema, as an endpoint with response_format does (the reply
+    is then the JSON the model wrote).
+    """
 
-    def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
-        yield from re.findall(r"\S+\s*|\s+", self.reply)
+    def __init__(self, reply: str, name: str = "replay", structured: bool = False) -> None:
+        self.reply, self.name, self.structured = reply, name, structured
+
+    def stream(
+        self, messages: Sequence[ChatMessage], schema: dict[str, Any] | None = None
+    ) -> Iterator[str]:
+        return iter(re.findall(r"\S+\s*|\s+", self.reply))
 
     def complete(self, messages: Sequence[ChatMessage]) -> str:
         return self.reply
@@ -41,7 +48,12 @@ def main(paths: list[str]) -> None:
     for path in paths:
         for line in Path(path).read_text("utf-8").splitlines():
             row = json.loads(line)
-            base._chat = Replay(row["reply"], row["model"])  # type: ignore[assignment]
+            base._chat = Replay(  # type: ignore[assignment]
+                row["reply"], row["model"], bool(row.get("structured"))
+            )
+            base.settings = base.settings.model_copy(
+                update={"llm_evidence": row.get("evidence", "abstracts")}
+            )
             answer = base.ask(row["question"])
             s = stats[row["model"]]
             s["replies"] += 1

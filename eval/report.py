@@ -14,7 +14,12 @@ if TYPE_CHECKING:
 
 PLOTS = ("recall_at_k.png", "recall_by_type.png", "latency.png")
 COLORS = {"lexical": "#4C72B0", "dense": "#DD8452", "hybrid": "#2CA02C"}
-STAGE_LABELS = {"retrieval_ms": "retrieval", "generation_ms": "generation", "total_ms": "total"}
+STAGE_LABELS = {
+    "retrieval_ms": "retrieval",
+    "first_claim_ms": "first claim",
+    "generation_ms": "generation",
+    "total_ms": "total",
+}
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -125,8 +130,13 @@ def gate_lines(run: EvalRun) -> list[str]:
     ]
     lines.append(
         "latency p50 / p95 ms: "
-        + ", ".join(f"{STAGE_LABELS[st]} {_ms(s['latency_ms'][st])}" for st in STAGES)
+        + ", ".join(
+            f"{STAGE_LABELS[st]} {_ms(s['latency_ms'][st])}"
+            for st in STAGES
+            if s["latency_ms"][st]["p50"] is not None
+        )
     )
+    lines += model_lines(run)
     f = s["faithfulness"]
     if f["error"]:
         lines.append(f"faithfulness: judge failed ({f['error']}); partial: {_faith(f)}")
@@ -135,6 +145,30 @@ def gate_lines(run: EvalRun) -> list[str]:
     else:
         lines.append("faithfulness: not judged (no LLM endpoint configured)")
     return lines
+
+
+def model_lines(run: EvalRun) -> list[str]:
+    """The model's answers beside the extractive backend's on the same questions."""
+    s = run.summary["answers"]
+    if "extractive" not in s:
+        return []
+    model, ext = s["all"], s["extractive"]["all"]
+
+    def figures(b: dict[str, Any]) -> str:
+        return (
+            f"citation P/R {fmt(b['citation_precision'])}/{fmt(b['citation_recall'])}, "
+            f"facts {fmt(b['fact_coverage'])}, claims {b['claims']} "
+            f"(supported {fmt(b['claim_support'], 2)}, unmarked unsupported "
+            f"{b['unmarked_unsupported']})"
+        )
+
+    return [
+        f"model's own answer shown: {fmt(model['own_share'], 2)} of answerable questions "
+        f"(fallbacks {model['fallbacks']}, refusals {model['refusals']})",
+        f"model: {figures(model)}",
+        f"extractive on the same questions: {figures(ext)}, total p50/p95 ms "
+        f"{_ms(s['extractive']['latency_ms']['total_ms'])}",
+    ]
 
 
 def _faith(f: dict[str, Any]) -> str:

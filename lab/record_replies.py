@@ -28,27 +28,34 @@ def main() -> None:
         "--limit", type=int, default=40, help="Questions to ask (spread over types)."
     )
     parser.add_argument("--start", type=int, default=0, help="Skip this many of them (resume).")
+    parser.add_argument(
+        "--evidence",
+        choices=("sentences", "abstracts"),
+        default="sentences",
+        help="What the model reads (PAPERCHAT_LLM_EVIDENCE).",
+    )
     args = parser.parse_args()
-    settings = Settings(backend="openai", openai_base_url=args.base_url, openai_model=args.model)
+    settings = Settings(
+        backend="openai",
+        openai_base_url=args.base_url,
+        openai_model=args.model,
+        llm_evidence=args.evidence,
+        request_timeout=300,
+    )
     session = PaperChat(settings)
     questions = load_questions()
     step = max(1, len(questions) // args.limit)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("a" if args.start else "w", encoding="utf-8") as out:
         for q in questions[::step][args.start : args.limit]:
-            parts = []
-            final = None
-            for item in session.stream(q.question):
-                if isinstance(item, str):
-                    parts.append(item)
-                else:
-                    final = item
-            assert final is not None
+            final = session.ask(q.question)
             row = {
                 "qid": q.qid,
                 "question": q.question,
                 "model": args.model,
-                "reply": "".join(parts),
+                "evidence": settings.llm_evidence,
+                "structured": "{" in (final.model_reply or "")[:5],
+                "reply": final.model_reply or "",
                 "sources": [h.paper.title for h in session.search(q.question).hits],
                 "abstained": final.abstained,
             }

@@ -100,7 +100,9 @@ class Settings(BaseSettings):
         description="OpenAI-compatible endpoint, e.g. http://localhost:11434/v1 for Ollama.",
     )
     openai_model: str = Field("gpt-4o-mini", description="Chat model name at the endpoint.")
-    temperature: float = Field(0.1, ge=0, le=2, description="Sampling temperature for the LLM.")
+    temperature: float = Field(
+        0.0, ge=0, le=2, description="Sampling temperature for the LLM (0: greedy decoding)."
+    )
     max_answer_tokens: int = Field(500, ge=16, description="Max tokens the LLM may write.")
     auth: SecretStr | None = Field(
         None, description="user:password that the web UI asks for; unset means no login."
@@ -117,6 +119,16 @@ class Settings(BaseSettings):
         "notice (false: fail with the error).",
     )
     request_timeout: float = Field(30.0, gt=0, description="Seconds before an LLM request fails.")
+    llm_evidence: Literal["sentences", "abstracts"] = Field(
+        "sentences",
+        description="What the LLM reads: the chosen evidence sentences (small and fast, made "
+        "for local models) or the retrieved abstracts whole (for large-context models).",
+    )
+    structured_output: bool = Field(
+        True,
+        description="Ask the endpoint for JSON claims through a response_format JSON schema "
+        "(plain text with [n] citations when it takes none, or when false).",
+    )
 
     def resolved_backend(self) -> Literal["extractive", "openai"]:
         """Return the concrete backend `auto` stands for."""

@@ -112,7 +112,7 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     claims: tuple[Claim, ...] = ()
     fallback: str | None = None  # why the model's reply was replaced by an extractive answer
-    model_reply: str | None = None  # the model's own text when it was not shown as the answer
+    model_reply: str | None = None  # what the model wrote, raw (JSON claims or text)
 
     @property
     def unsupported_claims(self) -> int:

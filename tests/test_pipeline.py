@@ -34,9 +34,11 @@ class ScriptedChat:
         return "".join(self.stream(messages))
 
 
-def _with_chat(seed_session: PaperChat, chat: object) -> PaperChat:
+def _with_chat(seed_session: PaperChat, chat: object, evidence: str = "abstracts") -> PaperChat:
+    """The seed session answering with `chat`; the model reads whole abstracts unless told."""
     session = PaperChat.__new__(PaperChat)
     session.__dict__.update(seed_session.__dict__)
+    session.settings = seed_session.settings.model_copy(update={"llm_evidence": evidence})
     session._chat = chat  # type: ignore[assignment]
     return session
 
@@ -228,7 +230,7 @@ def test_sources_are_left_out_whole_to_fit_the_context(seed_session: PaperChat) 
 
 def test_llm_answer_notes_sources_left_out(seed_session: PaperChat) -> None:
     session = _with_chat(seed_session, ScriptedChat("TokenSkip skips tokens [1]."))
-    session.settings = seed_session.settings.model_copy(update={"llm_context_tokens": 1200})
+    session.settings = session.settings.model_copy(update={"llm_context_tokens": 1200})
     answer = session.ask("How can CoT be compressed?", backend="openai")
     assert any("left out to fit" in n for n in answer.notices)
 
@@ -236,7 +238,7 @@ def test_llm_answer_notes_sources_left_out(seed_session: PaperChat) -> None:
 def test_fallback_can_be_turned_off(seed_session: PaperChat) -> None:
     chat = ScriptedChat(LLMUnavailable("cannot reach the chat endpoint at http://127.0.0.1:9"))
     session = _with_chat(seed_session, chat)
-    session.settings = seed_session.settings.model_copy(update={"llm_fallback": False})
+    session.settings = session.settings.model_copy(update={"llm_fallback": False})
     with pytest.raises(LLMUnavailable):
         session.ask("How does TokenSkip compress CoT?", backend="openai")
 

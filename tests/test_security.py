@@ -100,6 +100,11 @@ def test_llm_sees_injection_only_as_data(seed_session, monkeypatch: pytest.Monke
             yield "Trajectories are calibrated step by step [1]."
 
     monkeypatch.setattr(seed_session, "_chat", Recorder())
+    monkeypatch.setattr(
+        seed_session,
+        "settings",
+        seed_session.settings.model_copy(update={"llm_evidence": "abstracts"}),
+    )
     answer = seed_session.ask(
         f"How does STeCa calibrate trajectories? {INJECTION}", backend="openai"
     )

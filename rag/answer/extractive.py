@@ -22,6 +22,7 @@ from rag.retrieval.retrieve import AUTHOR_BOOST
 from rag.text import split_sentences
 
 MAX_PAPERS = 4
+QUESTION_PENALTY = 1.0  # a sentence that asks ("How can we ...?") is never the answer
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,25 @@ class Extractor:
         topical: bool,
         n: int,
     ) -> Choice:
+        scored, relevance = self.score(sents, qvec, weights, topical)
+        picked = sorted(sorted(range(len(scored)), key=lambda i: -scored[i])[:n])
+        texts = [" ".join(sents.sentences[a:b]) for a, b in spans(sents.sentences, picked)]
+        best = max((relevance[i] for i in picked), default=0.0)
+        return Choice(hit, tuple(texts), best)
+
+    def score(
+        self,
+        sents: PaperSentences,
+        qvec: np.ndarray,
+        weights: dict[str, float],
+        topical: bool,
+    ) -> tuple[list[float], list[float]]:
+        """Score every sentence of a paper: (how good an answer line, relevance to the question).
+
+        Relevance is cosine plus IDF-weighted term overlap; the answer score adds what the
+        paper does ("we propose ...") and takes off scene-setting, odd lengths and questions
+        (a sentence that asks is no answer).
+        """
         w = self.w
         cos = sents.vectors @ qvec
         total = sum(weights.values()) or 1.0
@@ -143,11 +163,9 @@ class Extractor:
             scene = i < first_cue or (not cues[i] and bool(_SCENE.search(sentence)))
             extra = w.contribution * cues[i] - w.background * scene
             extra -= 0.0 if 6 <= len(sentence.split()) <= 60 else 0.3
+            extra -= QUESTION_PENALTY * sentence.rstrip().endswith("?")
             scored.append((relevance[i] if topical else 0.0) + extra - 0.005 * i)
-        picked = sorted(sorted(range(len(scored)), key=lambda i: -scored[i])[:n])
-        texts = [_with_antecedent(sents.sentences, i) for i in picked]
-        best = max((relevance[i] for i in picked), default=0.0)
-        return Choice(hit, tuple(dict.fromkeys(texts)), best)
+        return scored, relevance
 
     def keep_relevant(self, choices: list[Choice]) -> list[Choice]:
         """Keep the papers whose chosen sentence bears on the question, most relevant first."""
@@ -159,11 +177,18 @@ class Extractor:
         return sorted(kept or choices[:1], key=lambda c: -c.relevance)
 
 
-def _with_antecedent(sentences: Sequence[str], i: int) -> str:
-    """Return sentence i, joined with the one before it when it leans on it."""
-    if i > 0 and is_dangling(sentences[i]):
-        return f"{sentences[i - 1]} {sentences[i]}"
-    return sentences[i]
+def spans(sentences: Sequence[str], picked: Sequence[int]) -> list[tuple[int, int]]:
+    """The picked sentences as [start, end) runs: each joined with the one before it when it
+    leans on it, overlapping or touching runs merged, so no sentence is said twice."""
+    runs: list[tuple[int, int]] = []
+    for i in sorted(picked):
+        leans = i > 0 and is_dangling(sentences[i]) and not sentences[i - 1].endswith("?")
+        start = i - 1 if leans else i
+        if runs and start <= runs[-1][1]:
+            runs[-1] = (runs[-1][0], max(runs[-1][1], i + 1))
+        else:
+            runs.append((start, i + 1))
+    return runs
 
 
 def compose(choices: Sequence[Choice], author: str | None) -> str:

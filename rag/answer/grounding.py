@@ -45,6 +45,7 @@ _FILLER = {"et", "al", "and", "by", "source", "paper", "title", "authors", "the"
 _MARKER = re.compile(r"\s*\[(\d{1,3})\]")
 _LIST_PREFIX = re.compile(r"^(\s*(?:[-*•+]|\d{1,2}[.)])\s+)")
 _LABEL = re.compile(r"^\s*(?:\*\*[^*]{1,300}\*\*|__[^_]{1,300}__)\s*[:—–-]?\s*")
+_NAME = re.compile(r"\b[A-Z][\w'-]*")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
 _WORDS = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 
@@ -78,15 +79,17 @@ class Grounded:
         """How many claims nothing supports (shown marked)."""
         return sum(1 for c in self.claims if not c.supported)
 
-    def problem(self) -> str | None:
+    def problem(self, quoting: bool = False) -> str | None:
         """Say why this is not an answer to show, or None when it is one.
 
         Not an answer: no claim at all (empty, markers only, titles or pasted headers only),
-        no supported claim, or fewer supported claims than unsupported ones (a ramble).
+        a pasted abstract, no supported claim, or fewer supported claims than unsupported ones
+        (a ramble). With `quoting` (the model was given chosen evidence sentences, never a
+        whole abstract) copying them verbatim is a grounded answer, not a paste.
         """
         if not self.claims:
             return "the model's reply made no claim (only titles, markers or pasted sources)"
-        if self.pasted >= PASTED_RUN:
+        if not quoting and self.pasted >= PASTED_RUN:
             return "the model's reply pastes a source's abstract instead of answering"
         if not self.supported:
             return "no claim in the model's reply is supported by the sources"
@@ -132,9 +135,19 @@ def _parse_line(line: str) -> list[_Sentence]:
     return [_parse(s, prefix if i == 0 else "") for i, s in enumerate(sentences)]
 
 
-def _source_text(hit: Hit) -> str:
+def _source_text(hit: Hit, sentences: Sequence[str]) -> str:
+    """What a source states: title, its trusted abstract sentences, authors and year."""
     p = hit.paper
-    return " ".join([p.title, p.abstract, " ".join(p.authors), str(p.year or "")])
+    return " ".join([p.title, *sentences, " ".join(p.authors), str(p.year or "")])
+
+
+def _names(body: str) -> set[str]:
+    """The terms of a claim's capitalised words (names, acronyms, methods).
+
+    Like a number, each must be in the source: "Napoleon invented X" is not supported by an
+    abstract about X that never names Napoleon, however close the rest of the words are.
+    """
+    return {t for word in _NAME.findall(body) for t in tokenize(word)}
 
 
 def _is_claim(s: _Sentence, echo: float) -> bool:
@@ -197,15 +210,17 @@ class ClaimChecker:
         papers = self.bank.for_papers([h.paper for h in hits])
         out: list[list[tuple[float, str]]] = [[] for _ in bodies]
         weights = [{t: self.idf(t) for t in dict.fromkeys(tokenize(b))} for b in bodies]
+        names = [_names(b) for b in bodies]
         for hit, sents in zip(hits, papers, strict=True):
             cos = vectors @ sents.vectors.T  # [claims, sentences]
-            source = _source_text(hit)
+            source = _source_text(hit, sents.sentences)
             source_terms, source_numbers = set(tokenize(source)), set(_NUMBER.findall(source))
             sentence_terms = [set(tokenize(s)) for s in sents.sentences]
             for i, body in enumerate(bodies):
                 terms = weights[i]
                 paper = _overlap(terms, source_terms)
                 numbers_ok = set(_NUMBER.findall(body)) <= source_numbers
+                numbers_ok = numbers_ok and names[i] <= source_terms
                 best = (-1.0, "")
                 for j, sentence in enumerate(sents.sentences):
                     score = (
@@ -213,7 +228,7 @@ class ClaimChecker:
                         + W_SENTENCE * _overlap(terms, sentence_terms[j])
                         + W_PAPER * paper
                     )
-                    if not numbers_ok:
+                    if not numbers_ok:  # a number or name the source does not state
                         score -= 0.3
                     if score > best[0]:
                         best = (score, sentence)

@@ -37,6 +37,17 @@ class LLMUnavailable(LLMError):
     """Endpoint unreachable: connection refused, DNS failure, or timeout (callers may fall back)."""
 
 
+class StructuredUnsupported(LLMError):
+    """The endpoint takes no JSON schema as `response_format` (callers ask for plain text)."""
+
+
+# How a JSON schema is asked for, in the order tried: OpenAI's own form (OpenAI, vLLM, Ollama,
+# llama.cpp's llama-server), then the `json_object` + `schema` form that llama-cpp-python's
+# server takes (it answers the first with a 500 naming response_format).
+FORMATS = ("json_schema", "json_object")
+_FORMAT_REJECTED = re.compile(r"response_format|json_schema|json_object|grammar|schema", re.I)
+
+
 @dataclass(frozen=True)
 class ChatMessage:
     """One chat turn."""
@@ -64,6 +75,13 @@ def redact(text: str, secret: str | None) -> str:
     if secret:
         text = text.replace(secret, REDACTED)
     return _KEY_PATTERN.sub(REDACTED, text)
+
+
+def _rejects_format(exc: openai.APIStatusError) -> bool:
+    """Tell whether an error response rejects the request's response_format."""
+    if exc.status_code in (400, 422):
+        return True
+    return exc.status_code >= 500 and bool(_FORMAT_REJECTED.search(_server_detail(exc)))
 
 
 def _server_detail(exc: openai.APIStatusError) -> str:
@@ -129,8 +147,12 @@ class OpenAIEndpoint:
         """Show the model and host, never the key."""
         return f"{type(self).__name__}(model={self.name!r}, host={self.host!r})"
 
-    def _call(self, request: Callable[[], Any]) -> Any:
-        """Run one API request, retrying 429/5xx with backoff and mapping failures to one line."""
+    def _call(self, request: Callable[[], Any], structured: bool = False) -> Any:
+        """Run one API request, retrying 429/5xx with backoff and mapping failures to one line.
+
+        With `structured`, an error that names the response format (a 400/422, or a 5xx whose
+        message mentions it) raises StructuredUnsupported at once, without retries.
+        """
         import openai
 
         attempts = self.max_retries + 1
@@ -138,6 +160,11 @@ class OpenAIEndpoint:
             try:
                 return request()
             except openai.APIStatusError as exc:
+                if structured and _rejects_format(exc):
+                    raise StructuredUnsupported(
+                        f"the endpoint at {self.host} takes no JSON schema "
+                        f"({exc.status_code}: {_server_detail(exc) or 'rejected'})"
+                    ) from None
                 if (exc.status_code == 429 or exc.status_code >= 500) and attempt < attempts:
                     _sleep(_retry_delay(attempt, exc.response))
                     continue
@@ -204,11 +231,28 @@ class OpenAIChat(OpenAIEndpoint):
         super().__init__(model, api_key, base_url, timeout, max_retries, http_client)
         self.temperature = temperature
         self.max_tokens = max_tokens
+        self._format: str | None = None  # the response_format form this endpoint took
 
-    def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
-        """Send the request now (errors raise here) and return an iterator of text deltas."""
-        chunks = self._create(messages, stream=True)
-        return self._deltas(chunks)
+    structured = True  # takes `schema=`: the pipeline asks for JSON claims
+
+    def stream(
+        self, messages: Sequence[ChatMessage], schema: dict[str, Any] | None = None
+    ) -> Iterator[str]:
+        """Send the request now (errors raise here) and return an iterator of text deltas.
+
+        With a JSON `schema`, the reply is constrained to it through `response_format`, in the
+        first form the endpoint takes (remembered); StructuredUnsupported when it takes none.
+        """
+        if schema is None:
+            return self._deltas(self._create(messages, stream=True))
+        for form in FORMATS if self._format is None else (self._format,):
+            try:
+                chunks = self._create(messages, stream=True, response_format=_form(form, schema))
+            except StructuredUnsupported:
+                continue
+            self._format = form
+            return self._deltas(chunks)
+        raise StructuredUnsupported(f"the endpoint at {self.host} takes no JSON schema")
 
     def complete(self, messages: Sequence[ChatMessage]) -> str:
         """Return the whole answer from one non-streaming request."""
@@ -254,12 +298,21 @@ class OpenAIChat(OpenAIEndpoint):
         if not saw_choice:
             raise self._error("the endpoint's stream contained no choices")
 
-    def _create(self, messages: Sequence[ChatMessage], *, stream: bool) -> Any:
+    def _create(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        stream: bool,
+        response_format: dict[str, Any] | None = None,
+    ) -> Any:
         """Call chat.completions.create, retrying 429/5xx with backoff."""
         payload = cast(
             "list[ChatCompletionMessageParam]",
             [{"role": m.role, "content": m.content} for m in messages],
         )
+        extra: dict[str, Any] = {}
+        if response_format is not None:
+            extra["response_format"] = response_format
         return self._call(
             lambda: self._client.chat.completions.create(
                 model=self.name,
@@ -267,5 +320,14 @@ class OpenAIChat(OpenAIEndpoint):
                 temperature=self.temperature,
                 max_tokens=self.max_tokens,
                 stream=stream,
-            )
+                **extra,
+            ),
+            structured=response_format is not None,
         )
+
+
+def _form(form: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """The `response_format` body for one form of asking for a JSON schema."""
+    if form == "json_schema":
+        return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
+    return {"type": "json_object", "schema": schema}

@@ -41,6 +41,37 @@ _CONNECTIVE_START = re.compile(
 )
 
 
+# Text addressed to a model, not about a paper: instructions, role markers and prompt or
+# source fences. An abstract that carries one is cut there: nothing from that point on is
+# evidence, an extractive answer or support for a claim (see `trusted_sentences`).
+_IMPERATIVE = r"(?:^|[:.!;\"'“(]\s*|\bnote\W+|\bplease\s+)"  # where a command starts
+_INJECTION = re.compile(
+    r"</?\s*(?:source|system|assistant|user|instructions?|im_start|im_end)\b[^>]{0,80}>"
+    r"|<\|[a-z_]{2,20}\|>|\[/?INST\]|```|\{\s*\"(?:claims|answer|text)\"\s*:"
+    rf"|{_IMPERATIVE}(?:ignore|disregard|forget)\b"
+    rf"|{_IMPERATIVE}(?:answer|reply|respond|say|output|write)\s+(?:only|exactly)\b"
+    r"|\b(?:answer|reply|respond|output)\s+only\s*:"
+    r"|\b(?:system|developer|admin)\s+note\b|^\s*(?:system|assistant|developer)\s*:"
+    r"|\byou\s+(?:must|should|are to)\s+(?:now\s+)?"
+    r"(?:answer|reply|respond|say|output|ignore|cite)\b"
+    r"|\bas an ai\b",
+    re.IGNORECASE,
+)
+
+
+def is_instruction(text: str) -> bool:
+    """Tell whether text speaks to a model (an instruction, a role or fence marker)."""
+    return bool(_INJECTION.search(text))
+
+
+def trusted_sentences(sentences: Sequence[str]) -> tuple[str, ...]:
+    """The sentences before the first one that speaks to a model (all of them if none does)."""
+    for i, sentence in enumerate(sentences):
+        if is_instruction(sentence):
+            return tuple(sentences[:i])
+    return tuple(sentences)
+
+
 def is_dangling(sentence: str) -> bool:
     """Tell whether a sentence leans on the one before it for its meaning."""
     return bool(_DEMONSTRATIVE.search(sentence) or _CONNECTIVE_START.match(sentence.strip()))
@@ -53,6 +84,12 @@ class PaperSentences:
     paper_id: str
     sentences: tuple[str, ...]
     vectors: np.ndarray  # shape (len(sentences), dim), rows normalised
+
+
+def _sentences_of(paper: Paper) -> tuple[str, ...]:
+    """A paper's trusted abstract sentences; its title when none is left."""
+    sentences = tuple(split_sentences(paper.abstract)) or (paper.abstract,)
+    return trusted_sentences(sentences) or (paper.title or "(no abstract)",)
 
 
 class SentenceBank:
@@ -68,7 +105,7 @@ class SentenceBank:
     def for_papers(self, papers: Sequence[Paper]) -> list[PaperSentences]:
         """Return the sentences of each paper, embedding those not cached in one batch."""
         missing = [p for p in dict.fromkeys(papers) if p.id not in self._papers]
-        split = {p.id: tuple(split_sentences(p.abstract)) or (p.abstract,) for p in missing}
+        split = {p.id: _sentences_of(p) for p in missing}
         texts = [s for p in missing for s in split[p.id]]
         if texts:
             matrix = self._embed(texts)
