@@ -2,6 +2,9 @@
 
     python -m lab.record_replies --base-url http://127.0.0.1:8080/v1 --model NAME \\
         --out tests/data/replies/NAME.jsonl [--limit 40]
+    python -m lab.record_replies --from-eval eval/out/results.json --model NAME --out FILE
+
+The second form takes the raw replies a `paperchat eval` run against a real model kept.
 
 Each line holds the question, the model's raw reply (exactly as streamed) and the source
 titles it was given, so a test can replay the reply through the pipeline on the seed index
@@ -21,7 +24,10 @@ from rag.pipeline import PaperChat
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base-url", required=True, help="OpenAI-compatible endpoint.")
+    parser.add_argument("--base-url", help="OpenAI-compatible endpoint.")
+    parser.add_argument(
+        "--from-eval", type=Path, help="results.json of a `paperchat eval` run with a model."
+    )
     parser.add_argument("--model", required=True, help="Model name the endpoint serves.")
     parser.add_argument("--out", type=Path, required=True, help="JSONL file to write.")
     parser.add_argument(
@@ -35,6 +41,11 @@ def main() -> None:
         help="What the model reads (PAPERCHAT_LLM_EVIDENCE).",
     )
     args = parser.parse_args()
+    if args.from_eval:
+        _from_eval(args.from_eval, args.model, args.out, args.evidence)
+        return
+    if not args.base_url:
+        parser.error("give --base-url or --from-eval")
     settings = Settings(
         backend="openai",
         openai_base_url=args.base_url,
@@ -62,6 +73,34 @@ def main() -> None:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
             out.flush()
             print(q.qid, final.backend, final.fallback or "", flush=True)
+
+
+def _from_eval(results: Path, model: str, out: Path, evidence: str) -> None:
+    """Write the replies of an eval run as recorded-reply rows (sources from the seed index)."""
+    session = PaperChat(Settings(backend="extractive"))
+    rows = []
+    for q in json.loads(results.read_text("utf-8"))["questions"]:
+        answer = q.get("answer") or {}
+        if not q["gold"] and answer.get("abstained"):
+            continue
+        reply = answer.get("model_reply")
+        if reply is None and not answer.get("abstained"):
+            continue
+        rows.append(
+            {
+                "qid": q["qid"],
+                "question": q["question"],
+                "model": model,
+                "evidence": evidence,
+                "structured": (reply or "").lstrip().startswith("{"),
+                "reply": reply or "",
+                "sources": [h.paper.title for h in session.search(q["question"]).hits],
+                "abstained": bool(answer.get("abstained")),
+            }
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    print(f"{len(rows)} replies written to {out}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from rag.answer.citations import check_citations
 from rag.answer.conversation import Turn, condense, condense_with_llm
 from rag.answer.evidence import choose_evidence
 from rag.answer.extractive import Extractor, compose
-from rag.answer.generate import write_claims
+from rag.answer.generate import compose_claims, write_claims
 from rag.answer.grounding import ClaimChecker, Grounded
 from rag.answer.llm import ChatModel, LLMError, LLMUnavailable, OpenAIChat
 from rag.answer.prompt import fit_messages, is_refusal
@@ -272,7 +272,7 @@ class PaperChat:
             return self._fallback(question, retrieval, f"LLM endpoint unavailable ({exc})")
         removed = tuple(f"[{n}]" for n in dict.fromkeys(out.missing))
         notices += tuple(f"removed citation {r}: no such evidence" for r in removed)
-        text = " ".join(out.lines)
+        text = compose_claims(out, hits)
         answer = self._judged(question, retrieval, hits, text, out.reply, model.name, notices)
         timing = {"first_claim_ms": (out.first_claim - start) * 1000} if out.first_claim else {}
         return replace(answer, timings=timing, removed_citations=removed, model_reply=out.reply)

@@ -191,6 +191,7 @@ class Written:
     """What one request to the model gave: its claims rendered as answer lines, and more."""
 
     lines: list[str] = field(default_factory=list)
+    sources: list[tuple[int, ...]] = field(default_factory=list)  # each line's cited papers
     missing: list[int] = field(default_factory=list)  # evidence numbers that do not exist
     reply: str = ""
     first_claim: float | None = None  # perf_counter() when the first claim was complete
@@ -229,6 +230,7 @@ def write_claims(
             if drafted is not None:
                 line, gone = render(drafted, evidence)
                 out.lines.append(line)
+                out.sources.append(sources_of(drafted, evidence))
                 out.missing += gone
                 out.first_claim = out.first_claim or time.perf_counter()
                 yield ("" if len(out.lines) == 1 else " ") + line
@@ -242,5 +244,25 @@ def write_claims(
     if not out.structured or len(drafts) != len(out.lines):  # text, or JSON the stream missed
         rendered = [render(d, evidence) for d in drafts]
         out.lines = [line for line, _ in rendered]
+        out.sources = [sources_of(d, evidence) for d in drafts]
         out.missing = [n for _, gone in rendered for n in gone]
     return out
+
+
+def sources_of(claim: Drafted, evidence: Sequence[Evidence]) -> tuple[int, ...]:
+    """The papers (citation numbers) whose evidence a claim gives."""
+    by_n = {e.n: e.source for e in evidence}
+    return tuple(dict.fromkeys(by_n[n] for n in claim.evidence if n in by_n))
+
+
+def compose_claims(written: Written, hits: Sequence[Hit]) -> str:
+    """The answer text: the claims grouped by the paper they cite first, each group led by
+    the paper's title in bold (one line per paper); claims citing nothing come last."""
+    groups: dict[int, list[str]] = {}
+    for line, sources in zip(written.lines, written.sources, strict=True):
+        groups.setdefault(sources[0] if sources else 0, []).append(line)
+    loose = groups.pop(0, [])
+    rows = [f"**{hits[n - 1].paper.title}**: {' '.join(lines)}" for n, lines in groups.items()]
+    if len(rows) > 1:
+        rows = [f"- {row}" for row in rows]
+    return "\n".join([*rows, *([" ".join(loose)] if loose else [])])

@@ -151,8 +151,9 @@ def _names(body: str) -> set[str]:
 
 
 def _is_claim(s: _Sentence, echo: float) -> bool:
-    """A claim: not a lead-in, at least MIN_CLAIM_WORDS words, not a source header's words."""
-    if s.body.endswith(":") or len(_WORDS.findall(s.body)) < MIN_CLAIM_WORDS:
+    """A claim: not a lead-in, not a question, at least MIN_CLAIM_WORDS words, not a source
+    header's words."""
+    if s.body.endswith(":") or s.end == "?" or len(_WORDS.findall(s.body)) < MIN_CLAIM_WORDS:
         return False
     return echo < ECHO_SHARE
 
@@ -191,7 +192,7 @@ class ClaimChecker:
             rendered: list[str] = []
             for s, echo in line:
                 if not _is_claim(s, echo):
-                    if s.body and (s.body.endswith(":") or echo < 1.0):
+                    if s.body and s.end != "?" and (s.body.endswith(":") or echo < 1.0):
                         rendered.append(f"{s.prefix}{s.body}{s.end}")
                     continue
                 claim = self._judge(s, scores[len(claims)] if scores else [])
