@@ -25,7 +25,6 @@ from rag.config import Settings
 from rag.corpus.chunking import chunk_paper
 from rag.corpus.loaders import FileReport, FileStream, iter_files, merge, source_name
 from rag.embed import Embedder
-from rag.errors import exc_detail
 from rag.index import catalog
 from rag.index.lock import ingest_lock
 from rag.index.store import (
@@ -33,6 +32,8 @@ from rag.index.store import (
     StoredChunk,
     StoreError,
     add_chunks,
+    count,
+    delete_chunks,
     drop_collection,
     generation,
     iter_chunks,
@@ -40,12 +41,14 @@ from rag.index.store import (
     open_collection,
     paper_from_metadata,
     paper_metadata,
+    relabel_chunks,
     set_generation,
+    write_errors,
 )
 from rag.records import Chunk, Paper
 
 if TYPE_CHECKING:
-    from chromadb.api.models.Collection import Collection
+    from rag.index.store import Collection
 
 BATCH_PAPERS = 256  # papers read, planned, embedded and written together
 DELTA_LIMIT = 20_000  # changed papers kept to update the catalog; past that it is re-read
@@ -203,22 +206,8 @@ def ingest(
             catalog.path_for(settings).unlink(missing_ok=True)
             drop_collection(settings)
         collection = open_collection(settings, create=True)
-        with _store_errors(settings):
+        with write_errors(settings):
             return _Run(collection, settings, embedder, progress, files).run()
-
-
-@contextmanager
-def _store_errors(settings: Settings) -> Iterator[None]:
-    """Turn Chroma failures mid-ingest into one StoreError line (what was written stays valid)."""
-    from chromadb.errors import ChromaError
-
-    try:
-        yield
-    except (ChromaError, OSError) as exc:
-        raise StoreError(
-            f"writing to {settings.store_location()} failed ({exc_detail(exc)}); papers written "
-            "so far are complete, run `paperchat ingest` again to finish"
-        ) from None
 
 
 def _size(path: Path) -> int:
@@ -394,16 +383,13 @@ class _Run:
             return
         self._begin()
         assert self.delta is not None
-        step = max_batch(self.collection)
-        for start in range(0, len(to_delete), step):
-            self.collection.delete(ids=to_delete[start : start + step])
+        delete_chunks(self.collection, to_delete)
         for paper, old in to_relabel:  # n_chunks kept: a half-written paper stays invisible
             meta = _metadata(paper, old.content_hash, old.n_chunks)
-            self.collection.update(
-                ids=old.chunk_ids,
-                metadatas=[
-                    {**meta, "chunk_index": int(c.rsplit(":", 1)[1])} for c in old.chunk_ids
-                ],
+            relabel_chunks(
+                self.collection,
+                old.chunk_ids,
+                [{**meta, "chunk_index": int(c.rsplit(":", 1)[1])} for c in old.chunk_ids],
             )
         self.delta.add([(_stored(p, old.content_hash, None), None) for p, old in to_relabel])
         self.chunks += _embed_and_add(
@@ -521,7 +507,7 @@ def _publish(
     path = catalog.path_for(settings)
     built = None
     if delta is not None and delta.base is not None:
-        built = catalog.updated(delta.base, stamp, collection.count(), delta.removed, delta.changed)
+        built = catalog.updated(delta.base, stamp, count(collection), delta.removed, delta.changed)
     if built is None:
         catalog.publish(catalog.from_collection(collection, stamp, path, progress), path)
     else:
