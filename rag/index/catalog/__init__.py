@@ -60,7 +60,7 @@ from rag.index.catalog.publish import (
     path_for,
     publish,
 )
-from rag.index.catalog.readback import Contents, contents, from_collection, load
+from rag.index.catalog.readback import Contents, contents, from_collection, load, rebuild
 from rag.index.catalog.rows import MergedRows, PaperTable, TextsView
 from rag.index.catalog.update import updated
 
@@ -89,6 +89,7 @@ __all__ = [
     "publish",
     "read",
     "read_stamp",
+    "rebuild",
     "save",
     "updated",
     "write",

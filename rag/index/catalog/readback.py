@@ -54,6 +54,14 @@ def from_collection(
         shutil.rmtree(spill, ignore_errors=True)
 
 
+def rebuild(
+    collection: Collection, stamp: str | None, path: Path, progress: ReadProgress | None = None
+) -> None:
+    """Write the catalog from Chroma and make it the current one at `path` (an ingest's
+    fallback when it cannot update the one it started from)."""
+    publish(from_collection(collection, stamp, path, progress), path)
+
+
 def load(
     settings: Settings,
     collection: Collection,
@@ -89,14 +97,12 @@ def _read_back(
         writable = os.access(path.parent, os.W_OK)
     except OSError:
         writable = False
-    from rag.index import catalog  # looked up on the package, where a test replaces it
-
     if not writable:
         with tempfile.TemporaryDirectory(prefix="paperchat-catalog-") as tmp:
-            written = catalog.from_collection(collection, stamp, Path(tmp) / path.name, progress)
+            written = from_collection(collection, stamp, Path(tmp) / path.name, progress)
             found = read(written, None, lexical)
     else:
-        pointer = catalog.from_collection(collection, stamp, path, progress)
+        pointer = from_collection(collection, stamp, path, progress)
         try:
             found = read(pointer, None, lexical)
             _publish_if_current(settings, stamp, pointer)
