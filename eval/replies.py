@@ -17,9 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from eval.harness import unmarked_unsupported
-from rag.answer.llm import ChatMessage
-from rag.config import Settings
-from rag.pipeline import PaperChat
+from rag import ChatMessage, Library, Settings
 
 
 class Replay:
@@ -36,7 +34,7 @@ class Replay:
 
 
 def main(paths: list[str]) -> None:
-    base = PaperChat(Settings(backend="openai", openai_base_url="http://127.0.0.1:9/v1"))
+    base = Library(Settings(backend="openai", openai_base_url="http://127.0.0.1:9/v1")).open()
     stats: dict[str, Counter[str]] = defaultdict(Counter)
     for path in paths:
         for line in Path(path).read_text("utf-8").splitlines():
