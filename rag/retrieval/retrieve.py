@@ -68,7 +68,7 @@ class Retrieval:
 
     @property
     def relevance(self) -> float:
-        """Evidence that the collection covers the question; see docs/architecture.md, Abstention."""
+        """Evidence that the collection covers the question; see docs/abstention.md."""
         return self.top_dense + self.top_coverage - self.unknown_terms
 
 
