@@ -27,10 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rag.config import Settings
-    from rag.embed import Embedder
-    from rag.records import Paper
-    from rag.retrieval.retrieve import Retriever
+    from rag import Embedder, Paper, Retriever, Settings
 
 MODES = ("hybrid", "dense", "lexical")
 DEPTH = 100
@@ -209,12 +206,12 @@ def ingest_corpus(
     data: BeirSet, settings: Settings, embedder: Embedder, show_progress: bool = True
 ) -> dict[str, Any]:
     """Ingest the corpus (only what changed) with a progress bar; return time, rate, memory."""
-    from rag.index.writer import ingest
+    from rag import Library
     from ui.shell import ingest_progress
 
     start = time.perf_counter()
     with ingest_progress(enabled=show_progress) as progress:
-        report = ingest([data.corpus], settings, embedder, progress=progress)
+        report = Library(settings, embedder=embedder).ingest([data.corpus], progress=progress)
     seconds = time.perf_counter() - start
     embedded = report.added + report.updated
     return {
@@ -239,10 +236,7 @@ def encode_floor(
     """
     import tempfile
 
-    from rag.config import Settings
-    from rag.corpus.chunking import chunk_paper
-    from rag.corpus.loaders import load_paths
-    from rag.index.writer import ingest
+    from rag import Library, Settings, chunk_paper, load_paths
 
     with tempfile.TemporaryDirectory(prefix="beir-floor-") as tmp:
         sample = Path(tmp) / "sample.jsonl"
@@ -261,7 +255,7 @@ def encode_floor(
         floor_s = time.perf_counter() - start
         settings = Settings(_env_file=None, data_dir=Path(tmp) / "data")  # type: ignore[call-arg]
         start = time.perf_counter()
-        ingest([sample], settings, embedder)
+        Library(settings, embedder=embedder).ingest([sample])
         ingest_s = time.perf_counter() - start
     return {
         "papers": len(papers),
@@ -304,9 +298,7 @@ def run(
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Ingest a BEIR directory's corpus and score its split: what `paperchat eval` can call."""
-    from rag.config import Settings
-    from rag.embed import make_embedder
-    from rag.retrieval.retrieve import Retriever
+    from rag import Library, Settings, make_embedder
 
     data = load_beir(directory, split)
     data_dir = data_dir or Path("eval/out/beir") / directory.name
@@ -314,7 +306,7 @@ def run(
     embedder = make_embedder(settings.embed_model, settings.embed_batch_size, settings)
     ingested = ingest_corpus(data, settings, embedder, show_progress)
     start = time.perf_counter()
-    retriever = Retriever(settings, embedder)
+    retriever = Library(settings, embedder=embedder).open().retriever
     load_s = time.perf_counter() - start
     load_avg = os.getloadavg()[0]
     embedding = embed_timing(embedder, list(data.queries.values()))
@@ -350,8 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.floor:
-        from rag.config import Settings
-        from rag.embed import make_embedder
+        from rag import Settings, make_embedder
 
         settings = Settings(_env_file=None)  # type: ignore[call-arg]
         embedder = make_embedder(settings.embed_model, settings.embed_batch_size, settings)

@@ -83,7 +83,7 @@ def eval_command(
         run_eval,
     )
     from eval.report import rich_summary, write_report
-    from rag.pipeline import PaperChat
+    from rag import Library
     from ui.shell import check_backend, err, fail, settings, user_errors
 
     console = Console(highlight=False)
@@ -97,7 +97,7 @@ def eval_command(
     s = settings()
     use_judge = judge and llm_configured(s)
     with user_errors():
-        session = PaperChat(s)
+        session = Library(s).open()
         with Progress(console=err, transient=True) as bar:
             task = bar.add_task("evaluating", total=len(qs))
 

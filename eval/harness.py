@@ -18,15 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eval import metrics as m
-from rag.answer.grounding import UNSUPPORTED_MARK
+from rag import UNSUPPORTED_MARK
 
 DECLINED = "the model declined to answer"  # Answer.fallback when a model refused
 
 if TYPE_CHECKING:
-    from rag.answer.llm import ChatModel
-    from rag.config import Settings
-    from rag.pipeline import PaperChat
-    from rag.records import Answer
+    from rag import Answer, ChatModel, PaperChat, Settings
 
 QUESTIONS = Path(__file__).parent / "questions.jsonl"
 TYPES = ("lookup", "named", "multi", "author", "numeric", "unanswerable")
@@ -284,7 +281,7 @@ JUDGE_SYSTEM = (
 
 def judge_answer(chat: ChatModel, answer: Answer) -> tuple[Judgement, ...]:
     """ALCE-style check: is each cited claim entailed by the abstracts it cites?"""
-    from rag.answer.llm import ChatMessage
+    from rag import ChatMessage
 
     papers = {h.paper.id: h.paper for h in answer.hits}
     sources = {c.n: papers.get(c.paper_id) for c in answer.citations}
@@ -330,7 +327,7 @@ def run_eval(
     A judge failure (unreachable endpoint, bad key) stops judging and is recorded in
     `summary["answers"]["faithfulness"]["error"]`; the deterministic metrics are unaffected.
     """
-    from rag.answer.llm import LLMError
+    from rag import LLMError
 
     k = k or session.settings.top_k
     modes = MODES if compare else ("hybrid",)

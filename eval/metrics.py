@@ -9,6 +9,10 @@ are at the paper level and binary (a paper is gold or not).
 - all-gold@k: 1.0 when every gold paper is in the top k, else 0.0 (impossible when #gold > k).
 - MRR@k: 1 / (1 + rank of the first gold paper) when it is in the top k, else 0.0.
 - nDCG@k: binary-gain DCG over the top k divided by the ideal DCG of min(#gold, k) hits.
+
+Own code, not ranx or pytrec_eval: capped recall@k and all-gold@k are not trec_eval measures
+(its recall divides by every relevant paper), and gold papers are matched by id, title or
+abstract prefix here, so a library would cover two of the four and add a dependency.
 """
 
 from __future__ import annotations

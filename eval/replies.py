@@ -18,9 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from eval.harness import unmarked_unsupported
-from rag.answer.llm import ChatMessage
-from rag.config import Settings
-from rag.pipeline import PaperChat
+from rag import ChatMessage, Library, Settings
 
 
 class Replay:
@@ -43,7 +41,7 @@ class Replay:
 
 
 def main(paths: list[str]) -> None:
-    base = PaperChat(Settings(backend="openai", openai_base_url="http://127.0.0.1:9/v1"))
+    base = Library(Settings(backend="openai", openai_base_url="http://127.0.0.1:9/v1")).open()
     stats: dict[str, Counter[str]] = defaultdict(Counter)
     for path in paths:
         for line in Path(path).read_text("utf-8").splitlines():

@@ -17,7 +17,7 @@ from eval.harness import QUESTIONS, Question, load_questions, retrieve
 from eval.metrics import abstention, matches
 
 if TYPE_CHECKING:
-    from rag.pipeline import PaperChat
+    from rag import PaperChat
 
 __all__ = ["QUESTIONS", "Question", "evaluate", "load_questions", "main", "matches"]
 
@@ -55,13 +55,12 @@ def evaluate(
 
 def main() -> None:
     """Print retrieval figures for BM25 alone, dense alone and the hybrid retriever."""
-    from rag.config import Settings
-    from rag.pipeline import PaperChat
+    from rag import Library, Settings
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--questions", type=Path, default=QUESTIONS)
     args = parser.parse_args()
-    session = PaperChat(Settings())
+    session = Library(Settings()).open()
     questions = load_questions(args.questions)
     print(f"{'retriever':<10} {'recall@5':>9} {'MRR@10':>7}  abstention P/R")
     for mode in ("lexical", "dense", "hybrid"):

@@ -89,7 +89,7 @@ class Settings(BaseSettings):
         "auto", description="Answer backend: auto (openai if configured, else extractive)."
     )
     min_relevance: float = Field(
-        0.4, description="Evidence score below which an answer abstains (see README, Abstention)."
+        0.4, description="Evidence score below which an answer abstains (see docs/abstention.md)."
     )
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=_env("OPENAI_API_KEY", "OPENAI_API_KEY"), description="API key."

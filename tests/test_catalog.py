@@ -14,8 +14,8 @@ import pytest
 import rag.index.writer
 from rag.config import Settings
 from rag.index import catalog
-from rag.index.store import generation, load_papers, open_collection
-from rag.index.writer import PENDING, ingest
+from rag.index.store import PENDING, generation, load_papers, open_collection
+from rag.index.writer import ingest
 from rag.pipeline import PaperChat
 from rag.retrieval.retrieve import Filters, Retriever
 from tests.conftest import ROOT, SMALL_CORPUS, make_settings
@@ -60,7 +60,7 @@ def test_results_are_identical_with_and_without_the_catalog(
     def no_chroma_read(*args: object) -> None:
         raise AssertionError("the catalog should have been used")
 
-    monkeypatch.setattr(catalog, "from_collection", no_chroma_read)
+    monkeypatch.setattr(catalog.readback, "from_collection", no_chroma_read)
     from_catalog = Retriever(settings, embedder)
     assert from_catalog.papers == from_chroma.papers and len(from_catalog.papers) == 157
     assert [c.text for c in from_catalog.chunk_rows()] == [c.text for c in from_chroma.chunk_rows()]

@@ -147,13 +147,14 @@ def test_opening_a_catalog_reads_none_of_its_papers(tmp_path: Path) -> None:
     size = (catalog.current_folder(path) / "rows.bin").stat().st_size  # type: ignore[operator]
     probe = (
         "import json, sys\n"
-        "from rag import catalog\n"
+        "from pathlib import Path\n"
+        "from rag.index import catalog\n"
         "def rss():\n"
         "    for line in open('/proc/self/status'):\n"
         "        if line.startswith('VmRSS:'):\n"
         "            return int(line.split()[1]) / 1024\n"
         "before = rss()\n"
-        f"found = catalog.read(catalog.Path({str(path)!r}), lexical=False)\n"
+        f"found = catalog.read(Path({str(path)!r}), lexical=False)\n"
         "paper = found.papers[12345]\n"
         "print(json.dumps([rss() - before, len(found.papers), paper.title]))\n"
     )

@@ -76,7 +76,7 @@ def test_incremental_catalog_equals_a_full_rebuild(
     def no_full_read(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise AssertionError("the catalog was rebuilt from Chroma")
 
-    monkeypatch.setattr(catalog, "from_collection", no_full_read)
+    monkeypatch.setattr(catalog.readback, "from_collection", no_full_read)
     rows[2] = {**rows[2], "abstract": abstract(100)}  # changed: re-embedded
     rows[3] = {**rows[3], "doi": "10.1000/p3"}  # new identifier: relabelled
     write_jsonl(corpus / "a.jsonl", rows[:8] + [{"title": "New", "abstract": abstract(200)}])
@@ -122,10 +122,10 @@ def test_an_ingest_past_the_delta_limit_reads_the_catalog_back_with_progress(
     """More changed papers than DELTA_LIMIT: the run lets go of its changes and reads the
     catalog back from Chroma at the end, reporting that through its progress callback; the
     catalog equals one read back anew."""
-    from rag.index import store
+    from rag.index import generations, store
     from rag.index import writer as index
 
-    monkeypatch.setattr(index, "DELTA_LIMIT", 3)
+    monkeypatch.setattr(generations, "DELTA_LIMIT", 3)
     monkeypatch.setattr(store, "PAGE", 4)
     corpus = tmp_path / "a.jsonl"
     write_jsonl(corpus, [{"title": f"T{i}", "abstract": abstract(i)} for i in range(4)])

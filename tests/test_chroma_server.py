@@ -305,8 +305,9 @@ def test_rejected_or_missing_token_is_one_line_without_the_token(
 def test_chroma_run_itself_checks_no_token(tmp_path: Path) -> None:
     """What the installed server enforces (chroma-core/chroma#4965): token settings are ignored.
 
-    If a chromadb upgrade makes this fail, `chroma run` checks tokens itself: revisit README,
-    "Scaling out", which says a shared `chroma run` needs an authenticating proxy.
+    If a chromadb upgrade makes this fail, `chroma run` checks tokens itself: revisit
+    docs/performance.md, "Scaling out", which says a shared `chroma run` needs an
+    authenticating proxy.
     """
     token_auth = {
         "CHROMA_SERVER_AUTHN_PROVIDER": "chromadb.auth.token_authn."

@@ -281,7 +281,9 @@ def test_failed_condense_falls_back_to_the_deterministic_rule() -> None:
 def test_library_api_reuses_one_session(seed_settings, embedder) -> None:  # type: ignore[no-untyped-def]
     import rag
 
-    rag._SESSIONS[rag._key(seed_settings)] = PaperChat(seed_settings, embedder=embedder)
+    rag._LIBRARIES[rag._key(seed_settings)] = rag.Library(
+        seed_settings, chat=PaperChat(seed_settings, embedder=embedder)
+    )
     copy = seed_settings.model_copy()
     assert rag.session(copy) is rag.session(seed_settings)
     answer = rag.ask("How does STeCa calibrate trajectories?", copy)

@@ -121,13 +121,13 @@ def test_llm_sees_injection_only_as_data(seed_session, monkeypatch: pytest.Monke
 def keyed(seed_settings: Settings, monkeypatch: pytest.MonkeyPatch, embedder) -> Settings:  # type: ignore[no-untyped-def]
     """The seed index with an API key set and an endpoint that refuses connections."""
     import ui.cli
-    from rag.pipeline import PaperChat
+    from rag import Library
 
     monkeypatch.setenv("PAPERCHAT_DATA_DIR", str(seed_settings.data_dir))
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     monkeypatch.setenv("OPENAI_BASE_URL", DEAD_ENDPOINT)
     # reuse the loaded embedder; the chat model is built from the real settings (key, URL)
-    monkeypatch.setattr(ui.cli, "_session", lambda s: PaperChat(s, embedder=embedder))
+    monkeypatch.setattr(ui.cli, "_library", lambda s: Library(s, embedder=embedder))
     return seed_settings
 
 

@@ -2,7 +2,7 @@
 progress by bytes, batches deduplicated across the run, a killed ingest resumed.
 
 `python -m tests.test_streaming SIZE_MB [DIR]` writes an arXiv-snapshot-style file of that
-size and measures the read path ingest runs before embedding (README, "Scaling out").
+size and measures the read path ingest runs before embedding (docs/performance.md, "Scaling out").
 """
 
 from __future__ import annotations

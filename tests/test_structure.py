@@ -116,6 +116,62 @@ def test_the_library_never_imports_its_shells() -> None:
     assert {m: d for m, d in offenders.items() if d} == {}
 
 
+def _imported(path: Path) -> list[str]:
+    """The absolute module names a file imports anywhere in its body (relative ones left out)."""
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            names.append(node.module)
+    return names
+
+
+def test_shells_import_only_the_public_api() -> None:
+    """ui/ and eval/ import `rag` itself (`from rag import X`), never `rag.x.y`: the public API
+    is what rag/__init__ exports. lab/ is exempt on purpose: its tuning, recording and bench
+    scripts poke the library's internals (they are not installed)."""
+    offenders = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for shell in ("ui", "eval")
+        for path in sorted((ROOT / shell).rglob("*.py"))
+        for name in _imported(path)
+        if name.startswith("rag.")
+    ]
+    assert offenders == []
+
+
+def test_the_public_api_resolves() -> None:
+    import rag
+
+    missing = [name for name in rag.__all__ if getattr(rag, name, None) is None]
+    assert missing == []
+
+
+def test_only_the_store_imports_chromadb() -> None:
+    importers = sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "rag").rglob("*.py")
+        if any(name.split(".")[0] == "chromadb" for name in _imported(path))
+    )
+    assert importers == ["rag/index/store.py"]
+
+
+def test_no_module_over_500_lines_or_function_over_80() -> None:
+    too_long: list[str] = []
+    for pkg in ("rag", "ui"):
+        for path in sorted((ROOT / pkg).rglob("*.py")):
+            text = path.read_text("utf-8")
+            if text.count("\n") > 500:
+                too_long.append(f"{path.relative_to(ROOT)}: {text.count(chr(10))} lines")
+            for node in ast.walk(ast.parse(text)):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    length = (node.end_lineno or node.lineno) - node.lineno + 1
+                    if length > 80:
+                        too_long.append(f"{path.relative_to(ROOT)}:{node.name}: {length} lines")
+    assert too_long == []
+
+
 def test_the_graph_reads_lazy_and_relative_imports() -> None:
     graph = import_graph()
     assert "rag.embed.onnx" in graph["rag.embed"]  # imported inside make_embedder

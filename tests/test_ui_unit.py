@@ -189,8 +189,9 @@ def test_auth_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_papers_tab_reads_the_catalog_like_paperchat_papers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from rag import Library
     from rag.index import catalog
-    from ui import app
+    from ui.handlers import Handlers
 
     papers = [_paper("p1", "TokenSkip")]
     seen: list[Settings] = []
@@ -201,7 +202,7 @@ def test_papers_tab_reads_the_catalog_like_paperchat_papers(
 
     monkeypatch.setattr(catalog, "contents", contents)
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert app._Session(settings, None).papers() == papers and seen == [settings]
+    assert Handlers(Library(settings)).papers() == papers and seen == [settings]
 
     def missing(settings: Settings) -> catalog.Contents:
         from rag.index.store import StoreError
@@ -209,7 +210,7 @@ def test_papers_tab_reads_the_catalog_like_paperchat_papers(
         raise StoreError("no index")
 
     monkeypatch.setattr(catalog, "contents", missing)
-    assert app._Session(settings, None).papers() == []  # shown as an empty table, not a crash
+    assert Handlers(Library(settings)).papers() == []  # shown as an empty table, not a crash
 
 
 def test_claims_render_with_quotes_and_unsupported_ones_apart() -> None:
@@ -266,6 +267,7 @@ def test_session_waits_for_an_ingest_and_reloads_after_a_rebuild(
     tmp_path: Path,
     embedder,  # type: ignore[no-untyped-def]
 ) -> None:
+    from rag import Library
     from rag.index.lock import ingest_lock
     from rag.index.writer import ingest
     from rag.pipeline import PaperChat
@@ -274,19 +276,19 @@ def test_session_waits_for_an_ingest_and_reloads_after_a_rebuild(
 
     settings = make_settings(tmp_path / "idx", backend="extractive")
     ingest([small_corpus], settings, embedder)
-    lazy = app._Session(settings, PaperChat(settings, embedder=embedder))
+    lazy = Library(settings, chat=PaperChat(settings, embedder=embedder))
     question = "Which data structure cuts memory use for nearest neighbour search?"
-    first = lazy.get()
+    first = lazy.open()
     assert "Sparse gardens" in first.ask(question).text
     with ingest_lock(settings), pytest.raises(app.IndexBusy, match="being updated.*pid"):
-        lazy.get()
+        lazy.open()
     ingest([small_corpus], settings, embedder, rebuild=True)  # drops the collection it read
     with pytest.raises(Exception, match="does not exist"):
         first.ask(question)  # what the UI showed before: a session that never recovers
-    second = lazy.get()
+    second = lazy.open()
     assert second is not first and second.embedder is first.embedder
     assert "Sparse gardens" in second.ask(question).text
-    assert lazy.get() is second  # an unchanged index keeps its session
+    assert lazy.open() is second  # an unchanged index keeps its session
 
 
 def test_ingest_probe_sees_an_ingest_but_never_other_probes(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rag.text import author_list
+from rag import author_list
 from ui.shell import (
     BACKEND,
     JSON,
@@ -32,9 +32,7 @@ from ui.shell import (
 )
 
 if TYPE_CHECKING:
-    from rag.config import Settings
-    from rag.pipeline import PaperChat
-    from rag.records import Answer
+    from rag import Answer, Filters, Library, Settings
 
 COMMANDS = "paperchat.commands"  # the entry-point group other packages register commands in
 
@@ -56,11 +54,14 @@ SINCE = Annotated[int | None, typer.Option(help="Only papers from this year or l
 UNTIL = Annotated[int | None, typer.Option(help="Only papers from this year or earlier.")]
 
 
-def _session(s: Settings) -> PaperChat:
-    from rag.pipeline import PaperChat
+def _library(s: Settings) -> Library:
+    """The index, opened now (a read-back from Chroma shows a progress bar)."""
+    from rag import Library
 
+    library = Library(s)
     with readback_progress() as progress:
-        return PaperChat(s, progress=progress)
+        library.open(progress)
+    return library
 
 
 @app.command()
@@ -78,8 +79,7 @@ def ingest(
     JSON lines and JSON arrays stream, whatever their size; a killed run is resumed by
     running it again (what was written is kept).
     """
-    from rag.embed import make_embedder
-    from rag.index.writer import ingest as run_ingest
+    from rag import Library
 
     s = settings()
     targets = paths or s.corpus
@@ -87,13 +87,7 @@ def ingest(
     if missing:
         fail(f"no such file or folder: {missing[0]}")
     with user_errors(), ingest_progress(enabled=not as_json) as progress:
-        report = run_ingest(
-            targets,
-            s,
-            make_embedder(s.embed_model, s.embed_batch_size, s),
-            rebuild=rebuild,
-            progress=progress,
-        )
+        report = Library(s).ingest(targets, rebuild=rebuild, progress=progress)
     if as_json:
         out.print_json(to_json(asdict(report)))
     else:
@@ -101,7 +95,7 @@ def ingest(
     if not report.files:  # a folder with no corpus file in it: say what would be read
         from rich.markup import escape
 
-        from rag.corpus.loaders import SUFFIXES
+        from rag import SUFFIXES
 
         err.print(
             "[yellow]warning:[/yellow] "
@@ -130,8 +124,10 @@ def _print_ingest(report: Any) -> None:
     )
 
 
-def _filters(author: str | None, source: str | None, since: int | None, until: int | None) -> Any:
-    from rag.retrieval.retrieve import Filters
+def _filters(
+    author: str | None, source: str | None, since: int | None, until: int | None
+) -> Filters | None:
+    from rag import Filters
 
     if author is None and source is None and since is None and until is None:
         return None
@@ -168,27 +164,27 @@ def ask(
     s = settings()
     check_backend(backend)
     with user_errors():
-        session = _session(s)
-        stream = session.stream(
+        stream = _library(s).stream(
             question, k=k, filters=_filters(author, source, since, until), backend=backend
         )
         answer = _render(stream, live=not as_json, quotes=quotes)
     if as_json:
         out.print_json(to_json(answer_dict(answer)))
     elif bibtex and answer.citations:
-        from rag.answer.references import answer_bibtex
+        from rag import references
 
         out.print()
-        out.print(answer_bibtex(answer), markup=False, highlight=False)
+        out.print(references.answer_bibtex(answer), markup=False, highlight=False)
 
 
 def answer_dict(answer: Answer) -> dict[str, Any]:
     """Serialise an answer for --json (hits summarised, not whole abstracts)."""
-    from rag.answer.references import citation_record, cited_papers
+    from rag import references
 
     data = asdict(answer)
     data["citations"] = [
-        {**citation_record(c, paper), "passage": c.passage} for c, paper in cited_papers(answer)
+        {**references.citation_record(c, paper), "passage": c.passage}
+        for c, paper in references.cited_papers(answer)
     ]
     data["hits"] = [
         {"paper_id": h.paper.id, "title": h.paper.title, "score": h.score} for h in answer.hits
@@ -206,7 +202,7 @@ def _render(stream: Iterator[Any], live: bool, quotes: bool = False) -> Answer:
     from rich.live import Live
     from rich.text import Text
 
-    from rag.records import Answer
+    from rag import Answer
 
     final = None
     draft = ""
@@ -228,7 +224,7 @@ def _answer_text(answer: Answer) -> Any:
     """The answer with unsupported claims set apart (yellow, marked)."""
     from rich.text import Text
 
-    from rag.answer.grounding import UNSUPPORTED_MARK
+    from rag import UNSUPPORTED_MARK
 
     text = Text(answer.text)
     cursor = 0
@@ -251,9 +247,13 @@ def _print_references(answer: Answer, quotes: bool = False) -> None:
     for note in answer.notices:
         err.print(f"[yellow]note:[/yellow] {escape(note)}")
     if answer.citations:
-        from rag.answer.references import best_link, cited_papers
+        from rag import references
 
-        links = {c.n: best_link(p) for c, p in cited_papers(answer) if p is not None}
+        links = {
+            c.n: references.best_link(p)
+            for c, p in references.cited_papers(answer)
+            if p is not None
+        }
         out.print()
         for c in answer.citations:
             who = author_list(c.authors, 3)
@@ -293,7 +293,7 @@ def search(
     """Rank papers for a query and show their best passages and scores."""
     s = settings()
     with user_errors():
-        result = _session(s).search(query, k, _filters(author, source, since, until))
+        result = _library(s).search(query, k, _filters(author, source, since, until))
     if as_json:
         rows = [
             {
@@ -325,11 +325,11 @@ def search(
 @app.command()
 def papers(as_json: JSON = False) -> None:
     """List every paper in the index."""
-    from rag.index.catalog import contents
+    from rag import Library
 
     s = settings()
     with user_errors():
-        found = sorted(contents(s).papers, key=lambda p: p.title.lower())
+        found = sorted(Library(s).papers(), key=lambda p: p.title.lower())
     if as_json:
         out.print_json(to_json([asdict(p) for p in found]))
         return
@@ -349,22 +349,11 @@ def papers(as_json: JSON = False) -> None:
 @app.command()
 def stats(as_json: JSON = False) -> None:
     """Show what the index holds and where: papers, chunks, embedder, store."""
-    from rag.index.catalog import contents
+    from rag import Library
 
     s = settings()
     with user_errors():
-        held = contents(s)
-        info = {
-            "papers": len(held.papers),
-            "chunks": held.stored_chunks,
-            "embedder": held.embedder,
-            "chunking": held.chunking,
-            "store": s.store_location(),
-            "collection": s.collection,
-            "backend": s.resolved_backend(),
-            "llm_model": s.openai_model if s.resolved_backend() == "openai" else None,
-            "llm_base_url": s.openai_base_url,
-        }
+        info = asdict(Library(s).stats())
     if as_json:
         out.print_json(to_json(info))
     else:
@@ -375,12 +364,12 @@ def stats(as_json: JSON = False) -> None:
 @app.command()
 def chat(k: K = None, backend: BACKEND = None) -> None:
     """Hold a conversation: follow-up questions use the earlier turns (/new resets, /quit exits)."""
-    from rag.pipeline import Turn
+    from rag import Turn
 
     s = settings()
     check_backend(backend)
     with user_errors():
-        session = _session(s)
+        library = _library(s)
     history: list[Turn] = []
     out.print("[dim]Ask about the papers. /new starts over, /quit (or Ctrl-D) leaves.[/dim]")
     while True:
@@ -398,7 +387,7 @@ def chat(k: K = None, backend: BACKEND = None) -> None:
         try:
             with user_errors():
                 answer = _render(
-                    session.stream(question, k=k, backend=backend, history=history), live=True
+                    library.stream(question, k=k, backend=backend, history=history), live=True
                 )
         except typer.Exit:
             continue

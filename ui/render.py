@@ -10,9 +10,7 @@ import html
 import re
 from collections.abc import Iterable, Sequence
 
-from rag.answer.compare import ASPECTS, EMPTY, HEADERS, Row
-from rag.records import Answer, Citation, Claim, Hit
-from rag.text import split_sentences
+from rag import Answer, Citation, Claim, Hit, compare, split_sentences
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 
@@ -35,6 +33,8 @@ def _text(text: str) -> str:
     """Escape text for the chat (rendered as HTML, not Markdown).
 
     Keeps line breaks and the two bits of Markdown the answers use: `**bold**` and `- ` bullets.
+    Not markdown-it-py (which Gradio ships): it wraps each piece between two citation links in
+    its own block (<p>, <ul>), breaking the sentence the links sit in.
     """
     out = _BULLET.sub(lambda m: m.group(1) + "• ", esc(text))
     out = _BOLD.sub(r"<b>\1</b>", out)
@@ -211,28 +211,28 @@ def _cited_cell(text: str | None, n: int) -> str:
     """One comparison cell: the sentence with its `[n]` link (the link carries the sentence,
     so a click highlights it in the source card), or "—"."""
     if not text:
-        return f'<td class="cell-empty">{EMPTY}</td>'
+        return f'<td class="cell-empty">{compare.EMPTY}</td>'
     quote = f'<span class="cite-quote">{esc(text)}</span>'
     link = f'<a href="#src-{n}" class="cite" data-cite="{n}">[{n}]{quote}</a>'
     return f"<td>{esc(text)} {link}</td>"
 
 
-def render_comparison(rows: Sequence[Row]) -> str:
+def render_comparison(rows: Sequence[compare.Row]) -> str:
     """The comparison table: one row per cited paper, titles linked, every cell cited."""
     if not rows:
         return render_compare_note("This answer cites no papers to compare.")
     head = "".join(f"<th>{esc(h)}</th>" for h in ("#", "Paper", "Year"))
-    head += "".join(f'<th class="aspect">{esc(HEADERS[a])}</th>' for a in ASPECTS)
+    head += "".join(f'<th class="aspect">{esc(compare.HEADERS[a])}</th>' for a in compare.ASPECTS)
     body = []
     for r in rows:
-        title = esc(r.title) or EMPTY
+        title = esc(r.title) or compare.EMPTY
         if r.link:
             title = f'<a href="{esc(r.link)}" target="_blank" rel="noopener noreferrer">{title}</a>'
-        cells = "".join(_cited_cell(r.cell(a), r.n) for a in ASPECTS)
+        cells = "".join(_cited_cell(r.cell(a), r.n) for a in compare.ASPECTS)
         body.append(
             f'<tr class="compare-row" data-n="{r.n}"><td class="compare-n">[{r.n}]</td>'
             f'<td class="compare-title">{title}</td><td class="compare-year">'
-            f"{esc(r.year) if r.year else EMPTY}</td>{cells}</tr>"
+            f"{esc(r.year) if r.year else compare.EMPTY}</td>{cells}</tr>"
         )
     return (
         f'<div class="compare"><div class="sources-heading">Comparison of the {len(rows)} cited '

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from rag.config import BACKENDS, Settings
+from rag import BACKENDS, Settings
 
 if TYPE_CHECKING:
-    from rag.index.writer import IngestProgress
+    from rag import IngestProgress
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -37,7 +37,7 @@ def error(message: str) -> None:
     """Print one red `error:` line on stderr (the message is shown as text, not markup)."""
     from rich.markup import escape
 
-    from rag.errors import one_line
+    from rag import one_line
 
     err.print(f"[red]error:[/red] {escape(one_line(message, 2000))}")
 
@@ -53,7 +53,7 @@ def user_errors() -> Iterator[None]:
     """Turn the library's expected failures into one red line and exit code 1."""
     from pydantic import ValidationError
 
-    from rag.errors import PaperchatError
+    from rag import PaperchatError
 
     try:
         yield
@@ -81,7 +81,7 @@ def check_backend(backend: str | None) -> None:
 
 @contextmanager
 def ingest_progress(enabled: bool = True) -> Iterator[Callable[[IngestProgress], None]]:
-    """A progress bar for `rag.index.writer.ingest`: share of the input bytes read, papers/s, ETA.
+    """A progress bar for `rag.Library.ingest`: share of the input bytes read, papers/s, ETA.
 
     Files stream, so the number of papers is not known in advance; the bar and its ETA
     follow the bytes read (a batch's bytes count as its chunks are written).

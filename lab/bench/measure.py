@@ -10,13 +10,7 @@ import numpy as np
 
 
 def vmhwm_mb() -> float:
-    """Peak resident set size of this process, from /proc/self/status."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
+    """Peak resident set size of this process (VmHWM: the kernel's ru_maxrss, in kB on Linux)."""
     import resource
 
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

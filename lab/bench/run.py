@@ -220,6 +220,7 @@ def server_query(
 
 
 def _rss_mb(pid: int) -> float | None:
+    # /proc, not psutil: psutil reports no peak (VmHWM) of another live process, nor is it installed
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):

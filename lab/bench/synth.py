@@ -278,8 +278,8 @@ def build_collection(
     seed: int = 1234,
 ) -> dict[str, Any]:
     """Write n synthetic papers into the collection exactly as `rag.index.writer` lays them out."""
+    from rag.index.generations import writing
     from rag.index.store import drop_collection, open_collection
-    from rag.index.writer import writing
 
     t0 = time.perf_counter()
     drop_collection(settings)

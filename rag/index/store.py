@@ -1,12 +1,19 @@
-"""The Chroma collection: embedded or server client, identity checks, chunk and paper I/O."""
+"""The Chroma collection: embedded or server client, identity checks, chunk and paper I/O.
+
+The one module that talks to Chroma: every other module reaches the collection through the
+functions here (`nearest`, `vectors_of`, `delete_chunks`, `relabel_chunks`, `add_chunks`,
+`iter_chunks`, `count`, `generation`), and imports chromadb's `Collection` type from here.
+"""
 
 from __future__ import annotations
 
 import json
 import mmap
 import tempfile
+import weakref
 from array import array
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,10 +24,14 @@ from rag.config import Settings
 from rag.corpus.chunking import CHUNKER_VERSION
 from rag.embed.base import index_identity
 from rag.errors import PaperchatError, exc_detail
+from rag.index.metadata import AUTHORS_BYTES as AUTHORS_BYTES  # re-exported
+from rag.index.metadata import MAX_VALUE_BYTES as MAX_VALUE_BYTES  # re-exported
+from rag.index.metadata import paper_from_metadata as paper_from_metadata  # re-exported
+from rag.index.metadata import paper_metadata as paper_metadata  # re-exported
 from rag.records import Chunk, Paper
 
 if TYPE_CHECKING:
-    from chromadb.api.models.Collection import Collection
+    from chromadb.api.models.Collection import Collection as Collection  # re-exported type
 
 # Chunks read per request, at most what the server takes. Chroma pages by offset, and a page's
 # cost grows with its offset (3.5 s at offset 1M on `chroma run` 1.5, 2,000 or 5,461 records
@@ -29,10 +40,6 @@ PAGE = 10_000
 # What llama-index's ChromaVectorStore adds to every chunk's metadata (`_node_content` repeats
 # all of it as JSON); paperchat reads its own keys only.
 LLAMA_INDEX_KEYS = frozenset(["_node_content", "_node_type", "doc_id", "document_id", "ref_doc_id"])
-MAX_VALUE_BYTES = 4096  # Chroma Cloud's limit on one metadata value (a local store has none)
-# The author list's share of it: llama-index also stores every chunk's metadata again, escaped,
-# inside its `_node_content` value, so the list gets half and the other fields the rest.
-AUTHORS_BYTES = MAX_VALUE_BYTES // 2
 GENERATION = "paperchat_generation"  # collection metadata key; see rag.index.writer
 PENDING = "pending-"  # prefix of the stamp an ingest sets before its first write
 
@@ -165,13 +172,18 @@ def open_collection(settings: Settings, create: bool = False) -> Collection:
                 raise StoreError(
                     f"no index in {settings.store_location()}; run `paperchat ingest` first"
                 )
-            return client.create_collection(
-                settings.collection,
-                metadata={"embedder": wanted.embedder, "chunking": wanted.chunking},
-                configuration={"hnsw": {"space": "cosine"}},
-                embedding_function=None,
+            return _opened(
+                client.create_collection(
+                    settings.collection,
+                    metadata={"embedder": wanted.embedder, "chunking": wanted.chunking},
+                    configuration={"hnsw": {"space": "cosine"}},
+                    embedding_function=None,
+                ),
+                client,
             )
-        collection = client.get_collection(settings.collection, embedding_function=None)
+        collection = _opened(
+            client.get_collection(settings.collection, embedding_function=None), client
+        )
     except StoreError:
         raise
     except Exception as exc:
@@ -207,6 +219,23 @@ def generation(collection: Collection) -> str | None:
     return str(value) if value else None
 
 
+def fresh_generation(collection: Collection) -> str | None:
+    """The collection's stamp as stored now (one request), not as it was when opened.
+
+    Another process, or another machine on a shared server, may have ingested since; a
+    collection dropped and made again (`ingest --rebuild`) is found again by its name.
+    """
+    opened = _OPENED.get(id(collection))
+    if opened is None:  # not opened here: what it said when it was
+        return generation(collection)
+    try:
+        now = opened.client.get_collection(collection.name, embedding_function=None)
+    except Exception as exc:
+        raise StoreError(f"cannot read the index's state ({exc_detail(exc)})") from None
+    value = (now.metadata or {}).get(GENERATION)
+    return str(value) if value else None
+
+
 def set_generation(collection: Collection, value: str) -> None:
     """Record a new generation stamp in the collection metadata."""
     collection.modify(metadata={**(collection.metadata or {}), GENERATION: value})
@@ -217,60 +246,6 @@ def drop_collection(settings: Settings) -> None:
     client = _client(settings)
     if settings.collection in {getattr(c, "name", c) for c in client.list_collections()}:
         client.delete_collection(settings.collection)
-
-
-def _stored_authors(authors: Sequence[str]) -> list[str]:
-    """The authors, only the first ones when the list as JSON exceeds AUTHORS_BYTES."""
-    kept: list[str] = []
-    size = 2  # the brackets
-    for name in authors:
-        size += len(json.dumps(name).encode()) + 2  # the name and ", "
-        if size > AUTHORS_BYTES:
-            break
-        kept.append(name)
-    return kept
-
-
-def paper_metadata(paper: Paper, content_hash: str, n_chunks: int) -> dict[str, Any]:
-    """Flatten a paper into the metadata every one of its chunks carries.
-
-    An author list longer than AUTHORS_BYTES as JSON (a collaboration of hundreds) keeps its
-    first authors, and `n_authors` the full count, so that no value exceeds MAX_VALUE_BYTES.
-    """
-    authors = _stored_authors(paper.authors)
-    cut = len(paper.authors) if len(authors) < len(paper.authors) else 0
-    return {
-        "paper_id": paper.id,
-        "title": paper.title,
-        "title_derived": paper.title_derived,
-        "authors": json.dumps(authors),
-        "year": paper.year if paper.year is not None else -1,
-        "date": paper.date or "",
-        "url": paper.url or "",
-        "n_authors": max(paper.n_authors or 0, cut),
-        "upvotes": paper.upvotes if paper.upvotes is not None else -1,
-        "sources": json.dumps(paper.sources),
-        "content_hash": content_hash,
-        "n_chunks": n_chunks,
-    }
-
-
-def paper_from_metadata(meta: dict[str, Any], abstract: str) -> Paper:
-    """Rebuild a Paper from chunk metadata."""
-    year, upvotes = int(meta.get("year", -1)), int(meta.get("upvotes", -1))
-    return Paper(
-        id=str(meta["paper_id"]),
-        title=str(meta["title"]),
-        abstract=abstract,
-        authors=tuple(json.loads(str(meta.get("authors") or "[]"))),
-        year=year if year >= 0 else None,
-        date=str(meta.get("date") or "") or None,
-        url=str(meta.get("url") or "") or None,
-        title_derived=bool(meta.get("title_derived")),
-        n_authors=int(meta.get("n_authors") or 0) or None,
-        upvotes=upvotes if upvotes >= 0 else None,
-        sources=tuple(json.loads(str(meta.get("sources") or "[]"))),
-    )
 
 
 @dataclass(frozen=True)
@@ -286,9 +261,94 @@ def max_batch(collection: Collection) -> int:
     """Records the server takes per write and returns per read (`get_max_batch_size`).
 
     A local `chroma run` says 5,461; Chroma Cloud documents 300 records per write and 300
-    results per request.
+    results per request. Asked of the client that opened the collection (the client's public
+    `get_max_batch_size`), once per collection.
     """
-    return int(collection._client.get_max_batch_size())  # Collection keeps its client here
+    opened = _OPENED[id(collection)]
+    if opened.max_batch is None:
+        opened.max_batch = int(opened.client.get_max_batch_size())
+    return opened.max_batch
+
+
+@dataclass
+class _Opened:
+    """The client that opened a collection, and its batch limit once asked."""
+
+    client: Any
+    max_batch: int | None = None
+
+
+# id(collection) -> its client; an entry goes when its collection does (chromadb's Collection
+# is unhashable, so no WeakKeyDictionary)
+_OPENED: dict[int, _Opened] = {}
+
+
+def _opened(collection: Collection, client: Any) -> Collection:
+    """Remember the client a collection came from (for `max_batch`); return the collection."""
+    _OPENED[id(collection)] = _Opened(client)
+    weakref.finalize(collection, _OPENED.pop, id(collection), None)
+    return collection
+
+
+def count(collection: Collection) -> int:
+    """The number of chunks the collection holds (half-written papers included)."""
+    return int(collection.count())
+
+
+def built_with(collection: Collection) -> Identity:
+    """The embedder and chunking recorded in the collection's metadata."""
+    meta = collection.metadata or {}
+    return Identity(str(meta.get("embedder")), str(meta.get("chunking")))
+
+
+def nearest(collection: Collection, query: Sequence[float], n: int) -> list[tuple[str, float]]:
+    """(chunk id, cosine distance) of the n chunks nearest to a query vector, nearest first."""
+    result = collection.query(
+        query_embeddings=[list(query)],  # type: ignore[arg-type]
+        n_results=n,
+        include=["distances"],  # type: ignore[list-item]
+    )
+    return list(zip(result["ids"][0], (result["distances"] or [[]])[0], strict=True))
+
+
+def vectors_of(collection: Collection, ids: Sequence[str]) -> tuple[list[str], list[Any]]:
+    """(ids found, their vectors) of these chunks, fetched by id a batch at a time."""
+    found: list[str] = []
+    vectors: list[Any] = []
+    step = max_batch(collection)
+    for start in range(0, len(ids), step):
+        page = collection.get(ids=list(ids[start : start + step]), include=["embeddings"])
+        found += page["ids"]
+        vectors += list(page["embeddings"] if page["embeddings"] is not None else [])
+    return found, vectors
+
+
+def delete_chunks(collection: Collection, ids: Sequence[str]) -> None:
+    """Delete chunks by id, a batch at a time."""
+    step = max_batch(collection)
+    for start in range(0, len(ids), step):
+        collection.delete(ids=list(ids[start : start + step]))
+
+
+def relabel_chunks(
+    collection: Collection, ids: Sequence[str], metas: Sequence[dict[str, Any]]
+) -> None:
+    """Replace the metadata of these chunks (texts and vectors kept)."""
+    collection.update(ids=list(ids), metadatas=list(metas))  # type: ignore[arg-type]
+
+
+@contextmanager
+def write_errors(settings: Settings) -> Iterator[None]:
+    """Turn Chroma failures mid-ingest into one StoreError line (what was written stays valid)."""
+    from chromadb.errors import ChromaError
+
+    try:
+        yield
+    except (ChromaError, OSError) as exc:
+        raise StoreError(
+            f"writing to {settings.store_location()} failed ({exc_detail(exc)}); papers written "
+            "so far are complete, run `paperchat ingest` again to finish"
+        ) from None
 
 
 def iter_chunks(

@@ -1,9 +1,10 @@
 """Ingest: load files, chunk, embed only what changed, and write to Chroma and the catalog.
 
 This module is the only writer. The catalog (`rag.index.catalog`) is kept consistent with the
-collection by a generation stamp stored in both: an ingest that changes anything first
-removes the catalog and stamps the collection "pending-..." (its first write), and after its
-last write stamps a new generation and saves a catalog carrying it. A present catalog is
+collection by a generation stamp stored in both (the bracket in `rag.index.generations`): an
+ingest that changes anything first removes the catalog and stamps the collection
+"pending-..." (its first write), and after its last write stamps a new generation and saves a
+catalog carrying it. A present catalog is
 therefore never stale for paperchat's own writes, and an interrupted ingest leaves none. A
 reader that finds no current catalog reads Chroma and saves one (`rag.index.catalog.load`) only
 when the stamp is final, did not change while it read, and no ingest holds the lock.
@@ -13,9 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,14 +25,14 @@ from rag.config import Settings
 from rag.corpus.chunking import chunk_paper
 from rag.corpus.loaders import FileReport, FileStream, iter_files, merge, source_name
 from rag.embed import Embedder
-from rag.errors import exc_detail
 from rag.index import catalog
+from rag.index.generations import Delta, current_catalog, publish_catalog, writing
 from rag.index.lock import ingest_lock
 from rag.index.store import (
-    PENDING,
     StoredChunk,
     StoreError,
     add_chunks,
+    delete_chunks,
     drop_collection,
     generation,
     iter_chunks,
@@ -40,15 +40,15 @@ from rag.index.store import (
     open_collection,
     paper_from_metadata,
     paper_metadata,
-    set_generation,
+    relabel_chunks,
+    write_errors,
 )
 from rag.records import Chunk, Paper
 
 if TYPE_CHECKING:
-    from chromadb.api.models.Collection import Collection
+    from rag.index.store import Collection
 
 BATCH_PAPERS = 256  # papers read, planned, embedded and written together
-DELTA_LIMIT = 20_000  # changed papers kept to update the catalog; past that it is re-read
 
 
 @dataclass(frozen=True)
@@ -203,22 +203,8 @@ def ingest(
             catalog.path_for(settings).unlink(missing_ok=True)
             drop_collection(settings)
         collection = open_collection(settings, create=True)
-        with _store_errors(settings):
+        with write_errors(settings):
             return _Run(collection, settings, embedder, progress, files).run()
-
-
-@contextmanager
-def _store_errors(settings: Settings) -> Iterator[None]:
-    """Turn Chroma failures mid-ingest into one StoreError line (what was written stays valid)."""
-    from chromadb.errors import ChromaError
-
-    try:
-        yield
-    except (ChromaError, OSError) as exc:
-        raise StoreError(
-            f"writing to {settings.store_location()} failed ({exc_detail(exc)}); papers written "
-            "so far are complete, run `paperchat ingest` again to finish"
-        ) from None
 
 
 def _size(path: Path) -> int:
@@ -249,7 +235,7 @@ class _Run:
         self.batch_bytes = (0, 0)  # input read before and after the batch being written
         self.seen: set[str] = set()  # ids of the papers of the batches written so far
         self.added = self.updated = self.unchanged = self.chunks = self.papers = 0
-        self.delta: _Delta | None = None
+        self.delta: Delta | None = None
         self.stack = ExitStack()
 
     def run(self) -> IngestReport:
@@ -280,7 +266,7 @@ class _Run:
             removed, kept = self._drop_unseen() if held else (0, 0)
         stamp = generation(self.collection)
         if not stamp or catalog.read_stamp(catalog.path_for(self.settings)) != stamp:
-            _publish(self.settings, self.collection, None, self._reading_back)  # pre-catalog
+            publish_catalog(self.settings, self.collection, None, self._reading_back)  # pre-catalog
         return IngestReport(
             files=tuple(reports),
             papers_total=len(self.seen) + kept,
@@ -370,7 +356,7 @@ class _Run:
     def _begin(self) -> None:
         """Enter the writing bracket at the first write (a run that changes nothing never does)."""
         if self.delta is None:
-            self.delta = _Delta(_current_catalog(self.settings, self.collection))
+            self.delta = Delta(current_catalog(self.settings, self.collection))
             self.stack.enter_context(
                 writing(self.settings, self.collection, self.delta, self._reading_back)
             )
@@ -394,16 +380,13 @@ class _Run:
             return
         self._begin()
         assert self.delta is not None
-        step = max_batch(self.collection)
-        for start in range(0, len(to_delete), step):
-            self.collection.delete(ids=to_delete[start : start + step])
+        delete_chunks(self.collection, to_delete)
         for paper, old in to_relabel:  # n_chunks kept: a half-written paper stays invisible
             meta = _metadata(paper, old.content_hash, old.n_chunks)
-            self.collection.update(
-                ids=old.chunk_ids,
-                metadatas=[
-                    {**meta, "chunk_index": int(c.rsplit(":", 1)[1])} for c in old.chunk_ids
-                ],
+            relabel_chunks(
+                self.collection,
+                old.chunk_ids,
+                [{**meta, "chunk_index": int(c.rsplit(":", 1)[1])} for c in old.chunk_ids],
             )
         self.delta.add([(_stored(p, old.content_hash, None), None) for p, old in to_relabel])
         self.chunks += _embed_and_add(
@@ -417,7 +400,7 @@ def _embed_and_add(
     settings: Settings,
     embedder: Embedder,
     progress: Callable[[float], None] | None = None,
-    delta: _Delta | None = None,
+    delta: Delta | None = None,
 ) -> int:
     """Embed papers' chunks in groups and write each paper's chunks together.
 
@@ -453,76 +436,8 @@ def _embed_and_add(
     return total
 
 
-@dataclass
-class _Delta:
-    """What an ingest changed, for updating the catalog it started from (if it had one).
-
-    Past DELTA_LIMIT changed papers it lets go of the base and the changes (memory stays
-    bounded) and the catalog is read back from Chroma at the end instead.
-    """
-
-    base: catalog.Catalog | None
-    removed: set[str] = field(default_factory=set)
-    changed: list[tuple[Paper, list[str] | None]] = field(default_factory=list)
-
-    def add(self, changed: list[tuple[Paper, list[str] | None]]) -> None:
-        """Record papers written or relabelled (with their chunk texts when written)."""
-        if self.base is None:
-            return
-        self.changed += changed
-        if len(self.changed) > DELTA_LIMIT:
-            self.base, self.changed = None, []
-
-
-def _current_catalog(settings: Settings, collection: Collection) -> catalog.Catalog | None:
-    """The saved catalog, if it describes the collection as it is now."""
-    stamp = generation(collection)
-    if not stamp or stamp.startswith(PENDING):
-        return None
-    return catalog.read(catalog.path_for(settings), stamp)
-
-
 def _stored(paper: Paper, digest: str, texts: list[str] | None) -> Paper:
     """The paper as a reader rebuilds it from its chunks' metadata (and texts)."""
     meta = _metadata(paper, digest, len(texts) if texts is not None else 0)
     abstract = " ".join(texts) if texts is not None else ""
     return identifiers.from_metadata(paper_from_metadata(meta, abstract), meta)
-
-
-@contextmanager
-def writing(
-    settings: Settings,
-    collection: Collection,
-    delta: _Delta | None = None,
-    progress: catalog.ReadProgress | None = None,
-) -> Iterator[None]:
-    """Bracket writes to the collection so that no stale catalog survives them.
-
-    Before: remove the catalog, then stamp the collection "pending" (the first write).
-    After the last write: stamp a new generation and save the catalog — updated from the
-    one before when the writer recorded its `delta`, else read back from Chroma. An
-    exception in between leaves no catalog, and readers fall back to Chroma.
-    """
-    catalog.path_for(settings).unlink(missing_ok=True)
-    set_generation(collection, PENDING + uuid.uuid4().hex)
-    yield
-    _publish(settings, collection, delta, progress)
-
-
-def _publish(
-    settings: Settings,
-    collection: Collection,
-    delta: _Delta | None = None,
-    progress: catalog.ReadProgress | None = None,
-) -> None:
-    """Stamp a new generation and save the catalog of what the collection now holds."""
-    stamp = uuid.uuid4().hex
-    set_generation(collection, stamp)
-    path = catalog.path_for(settings)
-    built = None
-    if delta is not None and delta.base is not None:
-        built = catalog.updated(delta.base, stamp, collection.count(), delta.removed, delta.changed)
-    if built is None:
-        catalog.publish(catalog.from_collection(collection, stamp, path, progress), path)
-    else:
-        catalog.save(built, path)

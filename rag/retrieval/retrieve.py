@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
@@ -15,12 +15,12 @@ from rag.embed import Embedder
 from rag.index import catalog
 from rag.index.catalog import Catalog
 from rag.index.lexical import QUESTION_WORDS, STOPWORDS, query_terms, tokenize
-from rag.index.store import max_batch, open_collection
+from rag.index.store import nearest, open_collection, vectors_of
 from rag.records import Hit, Paper, Passage
 from rag.text import fold
 
 if TYPE_CHECKING:
-    from chromadb.api.models.Collection import Collection
+    from rag.index.store import Collection
 
 Mode = Literal["hybrid", "dense", "lexical"]
 DENSE_WEIGHT = 0.45
@@ -68,7 +68,7 @@ class Retrieval:
 
     @property
     def relevance(self) -> float:
-        """Evidence that the collection covers the question; see README, Abstention."""
+        """Evidence that the collection covers the question; see docs/abstention.md."""
         return self.top_dense + self.top_coverage - self.unknown_terms
 
 
@@ -101,6 +101,7 @@ class Retriever:
 
     def _use(self, found: Catalog) -> None:
         assert found.lexical is not None
+        self.stamp = found.stamp  # the collection's generation this catalog describes
         self.papers: Sequence[Paper] = found.papers
         self.texts = found.texts
         self.lexical = found.lexical
@@ -166,13 +167,8 @@ class Retriever:
             rows = np.flatnonzero(allowed)
             if len(rows) <= FILTERED_IDS:
                 return self._dense_among(query, rows, n)
-        result = self.collection.query(
-            query_embeddings=[query],  # type: ignore[arg-type]
-            n_results=n,
-            include=["distances"],  # type: ignore[list-item]
-        )
         out: dict[tuple[int, int], float] = {}
-        for cid, dist in zip(result["ids"][0], (result["distances"] or [[]])[0], strict=True):
+        for cid, dist in nearest(self.collection, query, n):
             pid, _, number = cid.rpartition(":")
             row = self.index.position(pid)
             if row is not None and number.isdigit() and int(number) < self.index.n_chunks[row]:
@@ -193,13 +189,8 @@ class Retriever:
             return {}
         ids = [f"{bytes(self.index.ids[r]).decode()}:{i}" for r, i in keys]
         at = {cid: key for cid, key in zip(ids, keys, strict=True)}
-        found: list[tuple[int, int]] = []
-        vectors: list[Any] = []
-        step = max_batch(self.collection)
-        for start in range(0, len(ids), step):
-            page = self.collection.get(ids=ids[start : start + step], include=["embeddings"])
-            found += [at[cid] for cid in page["ids"]]
-            vectors += list(page["embeddings"] if page["embeddings"] is not None else [])
+        got, vectors = vectors_of(self.collection, ids)
+        found = [at[cid] for cid in got]
         if not found:
             return {}
         matrix = np.asarray(vectors, dtype=np.float32)
