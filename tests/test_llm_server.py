@@ -91,11 +91,6 @@ def llm_settings(seed_settings: Settings, llama_server: str) -> Settings:
     )
 
 
-# The share of QUESTIONS whose shown answer SmolLM2-135M writes itself (greedy decoding, the
-# structured path). Measured: OWN_MEASURED; the bar leaves one question of slack.
-MIN_OWN = 0.0  # set from the measurement below
-
-
 def test_answers_stream_and_every_claim_shown_is_grounded_or_marked(
     llm_settings: Settings,
     embedder,  # type: ignore[no-untyped-def]
@@ -125,9 +120,10 @@ def test_answers_stream_and_every_claim_shown_is_grounded_or_marked(
             assert final.notices and final.citations
             assert all(c.supported for c in final.claims)
         outcomes.append(final.fallback or final.backend)
+    # SmolLM2-135M writes titles, questions or nothing as its claims: 0 of these 6 shown as its
+    # own answer (docs/generation.md); what is asserted is that none of that reaches the user
+    # unmarked, and that the structured path was the one used.
     print("outcomes:", outcomes)
-    own = sum(o == "openai" for o in outcomes) / len(outcomes)
-    assert own >= MIN_OWN, outcomes
 
 
 def test_an_injected_abstract_never_becomes_a_cited_claim_from_the_real_model(
