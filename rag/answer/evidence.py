@@ -72,7 +72,9 @@ def choose_evidence(
         order = sorted(range(len(scored)), key=lambda i: -scored[i])
         take = per_rank[min(source, len(per_rank)) - 1]
         picked = [i for i in order[:take] if not sents.sentences[i].rstrip().endswith("?")]
-        for a, b in units_of(sents.sentences, picked):
+        rank = {i: r for r, i in enumerate(order)}
+        # best first: a small model copies from the top, so the sentence that answers leads
+        for a, b in sorted(units_of(sents.sentences, picked), key=lambda u: rank[u[1] - 1]):
             text = " ".join(sents.sentences[a:b])
             units.append((source, text, max(relevance[a:b])))
     units = units[:max_units]
