@@ -199,7 +199,7 @@ def write_malformed_corpus(root: Path) -> dict[str, Expect]:
     )
     (root / "README.md").write_text("# not a corpus file\n", "utf-8")
     (root / ".hidden.jsonl").write_text("garbage\n", "utf-8")
-    (root / "paper.pdf").write_bytes(b"%PDF-1.4\n")  # not a corpus suffix: never read
+    put("paper.pdf", b"%PDF-1.4\n", Expect(error="broken or truncated PDF"))  # PDFs are read
     return expect
 
 
@@ -216,7 +216,7 @@ def test_malformed_corpus_keeps_good_records_and_reports_each_bad_one(tmp_path: 
     assert len(expect) >= 20
     result = load_paths([root])
     reports = {_rel(f.path, root): f for f in result.files}
-    assert set(reports) == set(expect)  # README, hidden and .pdf files are never read
+    assert set(reports) == set(expect)  # README and hidden files are never read
     for name, want in expect.items():
         got = reports[name]
         assert got.found == want.found, (name, got)
