@@ -64,6 +64,35 @@ _HEADER_JUNK = re.compile(
     re.IGNORECASE,
 )
 _PARTICLES = {"van", "von", "de", "der", "den", "da", "di", "du", "la", "le", "del", "dos", "y"}
+_NOT_NAMES = {
+    "month",
+    "year",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "abstract",
+    "introduction",
+    "draft",
+    "preprint",
+    "the",
+    "of",
+    "for",
+    "on",
+    "in",
+    "with",
+    "submitted",
+    "version",
+    "anonymous",
+}
 _NAME_TOKEN = re.compile(r"^(?:[A-Z][\w'’\-]*\.?|[A-Z]\.(?:-?[A-Z]\.)*|[\w'’\-]+)$")
 _JUNK_META = re.compile(
     r"microsoft word|\.docx?$|\.tex$|\.dvi$|untitled|^main$|^paper$|^draft|\.pdf$",
@@ -331,10 +360,21 @@ def _abstract(lines: list[_Line], start: int) -> tuple[int | None, str]:
         rest = ln.text[match.end() :] if match else ""
         if match and (not rest or rest[:1].isupper() or ln.text[match.end() - 1] in ".:—–-"):
             body = [rest] if rest else []
-            size = _body_size(lines[i + 1 : i + 8]) or ln.size
-            body += list(_until_stop(lines[i + 1 :], size))
+            column = _column(ln, lines[i + 1 :])
+            size = _body_size(column[:8]) or ln.size
+            body += list(_until_stop(column, size))
             return i, _join(body)
     return None, _first_paragraph(lines, start)
+
+
+def _column(heading: _Line, after: list[_Line]) -> list[_Line]:
+    """The lines under a heading, in its column: spans overlapping the heading's and its first
+    line's (a centred heading over a wide paragraph; the left one of two columns)."""
+    first = next((x for x in after if x.x0 < heading.x1 and x.x1 > heading.x0), None)
+    if first is None:
+        return []
+    x0, x1 = min(heading.x0, first.x0), max(heading.x1, first.x1)
+    return [x for x in after if x.x0 < x1 and x.x1 > x0]
 
 
 def _body_size(lines: list[_Line]) -> float:
@@ -423,6 +463,8 @@ def _authors(lines: list[_Line]) -> tuple[str, ...]:
 def _is_name(part: str) -> bool:
     tokens = part.split()
     if not 2 <= len(tokens) <= 5 or any(ch.isdigit() for ch in part):
+        return False
+    if any(t.lower().strip(".") in _NOT_NAMES for t in tokens):
         return False
     capital = [t for t in tokens if t.lower() not in _PARTICLES]
     return bool(capital) and all(
