@@ -9,6 +9,7 @@ saying what to do, never a traceback.
 
 from __future__ import annotations
 
+import logging
 import re
 import statistics
 import unicodedata
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
     from pdfminer.layout import LAParams
 
 PAGES = 2  # the abstract may run on to page 2; nothing past it is read
+_COVER = re.compile(r"Your use of the JSTOR archive|Stable URL:|JSTOR is a not-for-profit")
+_SECTION = re.compile(
+    r"^\s*(?:\d+\.?|[IVX]+\.)?\s*(?:introduction|contents|references|background)\s*$", re.I
+)
+_CID = re.compile(r"\(cid:\d+\)")  # a glyph with no Unicode mapping
 _SUP, _GAP = "\x01", "\x02"  # a superscript mark / a wide gap, in a line's raw text
 _MARKS = "*∗†‡§¶‖#⋆★♠♣♦♥✉♮♭⊥"
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\{[^{}]*\}@[\w.-]+")
@@ -177,6 +183,7 @@ def _read(path: Path) -> _Page1:
         from pdfminer.layout import LAParams
     except ImportError:  # pragma: no cover - a declared dependency
         raise UnreadableFile("reading PDFs needs pdfminer.six (pip install pdfminer.six)") from None
+    logging.getLogger("pdfminer").setLevel(logging.ERROR)  # its warnings are not the user's
     try:
         return _layout(path, LAParams(line_margin=0.5, boxes_flow=0.5))
     except UnreadableFile:
@@ -208,8 +215,10 @@ def _layout(path: Path, params: LAParams) -> _Page1:
     lines: list[_Line] = []
     rotated: list[tuple[float, float, str]] = []
     box = 0
-    for number, page in enumerate(extract_pages(path, maxpages=PAGES, laparams=params)):
+    number = 0
+    for page in extract_pages(path, maxpages=PAGES + 1, laparams=params):
         height = float(page.height) or 792.0
+        start = len(lines)
         for element in page:
             if not isinstance(element, LTTextContainer):
                 rotated += _rotated_chars(element, LTChar)
@@ -239,6 +248,12 @@ def _layout(path: Path, params: LAParams) -> _Page1:
                             float(page.width) or 612.0,
                         )
                     )
+        if number == 0 and _COVER.search(" ".join(ln.text for ln in lines[start:])):
+            del lines[start:]  # an archive's cover sheet (JSTOR): the paper starts after it
+            continue
+        number += 1
+        if number == PAGES:
+            break
     return _Page1(lines, _stamp(rotated), _metadata_title(path))
 
 
@@ -273,7 +288,8 @@ def _line_text(line: object, char_type: type) -> tuple[str, float]:
     chars = [c for c in line if isinstance(c, char_type) and c.get_text().strip()]  # type: ignore[attr-defined]
     sizes = [round(c.size, 1) for c in chars]  # type: ignore[attr-defined]
     size = statistics.median(sizes) if sizes else 0.0
-    base = statistics.median([c.y0 for c in chars if abs(c.size - size) < 0.5]) if chars else 0  # type: ignore[attr-defined]
+    body = [c.y0 for c in chars if abs(c.size - size) < 0.5] or [c.y0 for c in chars]  # type: ignore[attr-defined]
+    base = statistics.median(body) if body else 0.0
     out: list[str] = []
     last_x1: float | None = None
     for item in line:  # type: ignore[attr-defined]
@@ -292,7 +308,8 @@ def _line_text(line: object, char_type: type) -> tuple[str, float]:
             out.append(_SUP)
         else:
             out.append(text)
-    return unicodedata.normalize("NFKC", "".join(out)).replace("\n", " "), float(size)
+    text = _CID.sub("", unicodedata.normalize("NFKC", "".join(out)))
+    return text.replace("\n", " "), float(size)
 
 
 def _metadata_title(path: Path) -> str:
@@ -336,6 +353,7 @@ def _title(lines: list[_Line]) -> list[_Line]:
         and len(ln.text) > 3
         and not _HEADER_JUNK.search(ln.text)
         and not _HEADING.match(ln.text)
+        and not _SECTION.match(ln.text)
         and sum(ch.isalpha() for ch in ln.text) >= 4
     ]
     if not top:
@@ -346,6 +364,8 @@ def _title(lines: list[_Line]) -> list[_Line]:
     at = lines.index(first)
     for ln in lines[at + 1 : at + 5]:
         gap = ln.top - picked[-1].top
+        if ln.text.lower().startswith("by ") or _SECTION.match(ln.text):
+            break
         if abs(ln.size - first.size) <= 0.3 and 0 < gap < 2.2 * first.size:
             picked.append(ln)
         else:
@@ -453,8 +473,8 @@ def _authors(lines: list[_Line]) -> tuple[str, ...]:
         raw = raw.replace(_SUP, ",").replace(_GAP, ",")
         raw = re.sub(r"(?<=[a-zA-Z.])[\d" + re.escape(_MARKS) + r"]+", ",", raw)
         raw = re.sub("[" + re.escape(_MARKS) + "]", ",", raw)
-        parts = [p.strip(" .") for p in re.split(r",|;|\band\b|&|\s{2,}", raw)]
-        parts = [p for p in parts if p]
+        parts = [p.strip(" .") for p in re.split(r",|;|\band\b|&|\s{2,}", raw, flags=re.IGNORECASE)]
+        parts = [re.sub(r"^(?:by|and)\s+", "", p, flags=re.IGNORECASE) for p in parts if p]
         if parts and all(_is_name(p) for p in parts):
             names += [" ".join(p.split()) for p in parts]
     return tuple(dict.fromkeys(names))[:100]
