@@ -32,6 +32,7 @@ from rag.corpus.loaders.formats import (
     Head,
     detect_binary,
     detect_text,
+    supported,
 )
 from rag.errors import one_line
 from rag.records import Paper
@@ -51,6 +52,7 @@ __all__ = [
     "load_paths",
     "merge",
     "source_name",
+    "walk",
 ]
 
 
@@ -116,20 +118,38 @@ def detect_layout(text: str) -> str:
     return found.name if found else "empty"
 
 
+def walk(paths: Iterable[Path]) -> Iterator[tuple[Path, str | None]]:
+    """Expand folders into their files, sorted, each with why it is not read (None: it is).
+
+    Files given by name are read by their content, whatever their name. In a folder, files of
+    the supported suffixes are read and the others reported (one line each, never opened);
+    hidden files and folders and README.md are left out silently.
+    """
+    for path in paths:
+        if not path.is_dir():
+            yield path, None
+            continue
+        for p in sorted(path.rglob("*")):
+            rel = p.relative_to(path).parts
+            if any(part.startswith(".") for part in rel) or p.name.lower() == "readme.md":
+                continue
+            if not p.is_file():
+                continue
+            yield p, None if p.suffix.lower() in SUFFIXES else unsupported(p)
+
+
+def unsupported(path: Path) -> str:
+    """The one-line reason a file in a folder is not read: its type, and what is."""
+    kind = f"'{path.suffix}'" if path.suffix else "no extension"
+    return (
+        f"not a supported file type ({kind}); read: {supported()} "
+        f"({' '.join(sorted(SUFFIXES))}; name a file explicitly to read it by its content)"
+    )
+
+
 def iter_files(paths: Iterable[Path]) -> Iterable[Path]:
     """Expand folders into the corpus files they hold, sorted; pass files through."""
-    for path in paths:
-        if path.is_dir():
-            yield from sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and p.suffix.lower() in SUFFIXES
-                and not p.name.startswith(".")
-                and p.name.lower() != "readme.md"
-            )
-        else:
-            yield path
+    return (p for p, reason in walk(paths) if reason is None)
 
 
 def source_name(path: Path) -> str:
@@ -162,8 +182,9 @@ class FileStream:
     deduplicated within the file (a later copy of an abstract is a skip) and named by source.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, refuse: str | None = None) -> None:
         self.path = path
+        self._refuse = refuse  # why the file is not to be read (an unsupported type)
         self.size = 0
         self._reader: LineReader | TextReader | None = None
         self._done = False
@@ -191,6 +212,10 @@ class FileStream:
         self._report = FileReport(str(self.path), layout, self._found, 0, skipped, error=error)
 
     def __iter__(self) -> Iterator[Draft]:
+        if self._refuse is not None:
+            self._fail("unsupported", self._refuse)
+            self._done = True
+            return
         try:
             self.size, raw = read_head(self.path)
             binary = detect_binary(raw)
@@ -336,8 +361,8 @@ def load_paths(paths: Iterable[Path]) -> LoadResult:
     """Load every file under `paths` and merge papers that share an abstract (all in memory)."""
     merged: dict[str, Paper] = {}
     reports: list[FileReport] = []
-    for path in iter_files(paths):
-        stream = FileStream(path)
+    for path, refuse in walk(paths):
+        stream = FileStream(path, refuse)
         dupes = 0
         for draft in stream:
             paper = draft.to_paper(draft.key)
