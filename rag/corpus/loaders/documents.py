@@ -182,8 +182,8 @@ def is_ris(first_line: str) -> bool:
     return bool(match) and match.group(1) == "TY"  # type: ignore[union-attr]
 
 
-# Own parser, not rispy: rispy gives no line numbers for warnings and fails a whole file on one
-# malformed record (a missing ER, a field outside a record), where this one skips the record.
+# Own parser, not rispy (0.10, tried): rispy silently loses the record after one missing its ER
+# and gives no line numbers for warnings; this one keeps both and names the line.
 def parse_ris(text: str) -> tuple[list[Draft], list[Skip]]:
     """Parse RIS records (`TY  -` ... `ER  -`); a record missing its ER ends at the next TY."""
     drafts: list[Draft] = []

@@ -124,8 +124,8 @@ def _entry_body(text: str, open_brace: int, limit: int | None = None) -> str | N
     return None
 
 
-# Own parser, not bibtexparser: bibtexparser 2 drops an entry whose braces never close together
-# with the entries after it up to the next balanced one, and reports no line per skipped entry.
+# Own parser, kept for now: bibtexparser 2.1 (tried) recovers from unclosed braces as this does,
+# but logs each failure itself and decodes fields differently; switching is left to a later pass.
 def parse_bibtex(text: str) -> tuple[list[Draft], list[Skip]]:
     """Parse BibTeX entries that carry an `abstract` field.
 
