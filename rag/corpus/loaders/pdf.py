@@ -64,8 +64,8 @@ _AFFILIATION = re.compile(
     re.IGNORECASE,
 )
 _HEADER_JUNK = re.compile(
-    r"journal of|proceedings|transactions|letters|vol\.|volume|issn|doi|http|www\.|"
-    r"contents lists|homepage|elsevier|springer|arxiv|preprint|under review|page \d|"
+    r"journal of|proceedings|transactions on|review letters|vol\.|volume|issn|doi|http|www\.|"
+    r"contents lists|homepage|elsevier|springer|arxiv|^preprint|preprint\.|under review|page \d|"
     r"published|received|accepted|©|copyright|licen[cs]e|conference|workshop",
     re.IGNORECASE,
 )
@@ -362,6 +362,13 @@ def _title(lines: list[_Line]) -> list[_Line]:
     first = next(ln for ln in top if ln.size >= biggest - 0.3)
     picked = [first]
     at = lines.index(first)
+    for ln in reversed(lines[max(0, at - 3) : at]):  # a title in mixed sizes (small caps)
+        gap = picked[0].top - ln.top
+        if ln.box != first.box or ln.size < 0.75 * first.size or not 0 < gap < 2.2 * first.size:
+            break
+        if _HEADER_JUNK.search(ln.text):
+            break
+        picked.insert(0, ln)
     for ln in lines[at + 1 : at + 5]:
         gap = ln.top - picked[-1].top
         if ln.text.lower().startswith("by ") or _SECTION.match(ln.text):
@@ -419,13 +426,11 @@ def _until_stop(lines: list[_Line], size: float) -> Iterator[str]:
 
 def _first_paragraph(lines: list[_Line], start: int) -> str:
     """An unheaded abstract: the first text box of body-size prose after the title block."""
-    boxes: dict[int, list[_Line]] = {}
-    for ln in lines[start:]:
-        boxes.setdefault(ln.box, []).append(ln)
+    boxes = _paragraphs(lines[start:])
     # reading order by place, not pdfminer's box order: page, then left column (or full
     # width) before right, then top to bottom
     ordered = sorted(
-        boxes.values(),
+        boxes,
         key=lambda b: (b[0].page, b[0].x0 > 0.45 * b[0].page_width, b[0].top),
     )
     for box in ordered:
@@ -440,6 +445,27 @@ def _first_paragraph(lines: list[_Line], start: int) -> str:
             kept = list(_until_stop(box, _body_size(box)))
             return _join(kept)
     return ""
+
+
+def _paragraphs(lines: list[_Line]) -> list[list[_Line]]:
+    """pdfminer's text boxes, joined where it split one paragraph line by line (a close line
+    of the same size right below, overlapping it)."""
+    paras: list[list[_Line]] = []
+    for ln in lines:
+        if paras:
+            last = paras[-1][-1]
+            size = max(ln.size, last.size)
+            if ln.box == last.box or (
+                ln.page == last.page
+                and abs(ln.size - last.size) <= 0.15 * size
+                and 0 < ln.top - last.top < 1.8 * size
+                and ln.x0 < last.x1
+                and ln.x1 > last.x0
+            ):
+                paras[-1].append(ln)
+                continue
+        paras.append([ln])
+    return paras
 
 
 def _first_abstract_line(lines: list[_Line], abstract: str, start: int) -> int:
