@@ -340,7 +340,7 @@ def _meta_title(title: str) -> str:
 
 def _tidy_title(title: str) -> str:
     title = " ".join(title.split()).strip(" " + _MARKS)
-    return re.sub(r"(?<=[a-z])[\d" + re.escape(_MARKS) + r"]+$", "", title)
+    return re.sub(r"(?<=\w)[" + re.escape(_MARKS) + r"]+$", "", title)  # not digits: "T5"
 
 
 def _title(lines: list[_Line]) -> list[_Line]:
@@ -426,7 +426,9 @@ def _until_stop(lines: list[_Line], size: float) -> Iterator[str]:
 
 def _first_paragraph(lines: list[_Line], start: int) -> str:
     """An unheaded abstract: the first text box of body-size prose after the title block."""
-    boxes = _paragraphs(lines[start:])
+    before = lines[start:]
+    end = next((i for i, ln in enumerate(before) if _is_section(ln)), len(before))
+    boxes = _paragraphs(before[:end])  # an abstract comes before the first section
     # reading order by place, not pdfminer's box order: page, then left column (or full
     # width) before right, then top to bottom
     ordered = sorted(
@@ -445,6 +447,16 @@ def _first_paragraph(lines: list[_Line], start: int) -> str:
             kept = list(_until_stop(box, _body_size(box)))
             return _join(kept)
     return ""
+
+
+def _is_section(line: _Line) -> bool:
+    """A section heading such as '1 Introduction' (or the '1' of it on its own line)."""
+    text = line.text
+    return bool(_SECTION.match(text)) or (
+        len(text) < 40
+        and bool(re.match(r"^(?:1|I)\.?\s+[A-Z][a-z]+(?:\s+\w+){0,3}$", text))
+        and not _AFFILIATION.search(text)
+    )
 
 
 def _paragraphs(lines: list[_Line]) -> list[list[_Line]]:
