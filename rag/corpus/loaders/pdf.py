@@ -233,6 +233,8 @@ def _layout(path: Path, params: LAParams) -> _Page1:
                 if len(upright) < max(1, len(chars) // 2):
                     continue
                 raw, size = _line_text(line, LTChar)
+                if raw in (ln.raw for ln in lines[-2:]):  # drawn twice (fake bold, templates)
+                    continue
                 if raw.strip(_SUP + _GAP + " "):
                     lines.append(
                         _Line(
@@ -354,12 +356,14 @@ def _title(lines: list[_Line]) -> list[_Line]:
         and not _HEADER_JUNK.search(ln.text)
         and not _HEADING.match(ln.text)
         and not _SECTION.match(ln.text)
+        and not ln.text.lower().startswith("by ")
         and sum(ch.isalpha() for ch in ln.text) >= 4
     ]
     if not top:
         return []
     biggest = max(ln.size for ln in top)
-    first = next(ln for ln in top if ln.size >= biggest - 0.3)
+    firsts = [ln for ln in top if ln.size >= biggest - 0.3]
+    first = next((ln for ln in firsts if not _under_header(lines, ln)), firsts[0])
     picked = [first]
     at = lines.index(first)
     for ln in reversed(lines[max(0, at - 3) : at]):  # a title in mixed sizes (small caps)
@@ -378,6 +382,17 @@ def _title(lines: list[_Line]) -> list[_Line]:
         else:
             break
     return picked
+
+
+def _under_header(lines: list[_Line], line: _Line) -> bool:
+    """Whether a line continues a journal header right above it ('International Journal of' /
+    'Emerging Technologies in Learning'): a journal's name set as large as a title."""
+    at = lines.index(line)
+    above = [ln for ln in lines[max(0, at - 3) : at] if 0 < line.top - ln.top < 2.5 * line.size]
+    return any(
+        _HEADER_JUNK.search(ln.text) and re.search(r"\b(?:of|for|on|and|in|the|&)$", ln.text)
+        for ln in above
+    )
 
 
 def _abstract(lines: list[_Line], start: int) -> tuple[int | None, str]:
