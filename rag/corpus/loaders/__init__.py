@@ -224,15 +224,16 @@ class FileStream:
                 return
             head = decode_head(raw)
         except UnreadableFile as exc:
-            self._fail("unreadable", str(exc))
+            binary = str(exc).startswith("binary file")
+            self._fail("unreadable", f"{exc} (read: {supported()})" if binary else str(exc))
             self._done = True
             return
         markup = _markup_kind(head)
         if markup:
             self._fail(
                 "markup",
-                f"looks like {markup}, not a corpus file; save its text, or export "
-                "JSONL/CSV/BibTeX/RIS/CSL-JSON",
+                f"looks like {markup}, not a corpus file; save its text, or export one of: "
+                f"{supported()}",
             )
             self._done = True
             return
