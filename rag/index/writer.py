@@ -303,8 +303,8 @@ class _Run:
                         self._flush(self.read_bytes + stream.position)
                 reports.append(replace(stream.report, merged=merged))
                 self.read_bytes += stream.size
-                if stream.report.error is not None:  # unreadable now: what it gave stays
-                    self.names.discard(source_name(path))
+                if stream.report.error is not None and path.exists():
+                    self.names.discard(source_name(path))  # unreadable now: what it gave stays
             self._flush(self.read_bytes)
             removed, kept = self._drop_unseen() if held else (0, 0)
         stamp = generation(self.collection)
