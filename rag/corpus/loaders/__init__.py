@@ -224,8 +224,8 @@ class FileStream:
                 return
             head = decode_head(raw)
         except UnreadableFile as exc:
-            binary = str(exc).startswith("binary file")
-            self._fail("unreadable", f"{exc} (read: {supported()})" if binary else str(exc))
+            is_binary = str(exc).startswith("binary file")
+            self._fail("unreadable", f"{exc} (read: {supported()})" if is_binary else str(exc))
             self._done = True
             return
         markup = _markup_kind(head)
