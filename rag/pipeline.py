@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import re
 import time
+import unicodedata
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import replace
 
@@ -32,8 +32,12 @@ class QuestionError(PaperchatError):
 
 
 def validate_question(question: str) -> str:
-    """Return the cleaned question or raise QuestionError with one clear line."""
-    cleaned = re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", " ", question or "").strip()
+    """Return the cleaned question or raise QuestionError with one clear line.
+
+    Control and invisible format characters (bidi overrides, zero-width spaces) become spaces;
+    right-to-left scripts, accents and emoji are kept. A question needs a letter or a digit.
+    """
+    cleaned = _visible(question or "")
     if not cleaned:
         raise QuestionError("the question is empty")
     if len(cleaned) > MAX_QUESTION_CHARS:
@@ -41,7 +45,24 @@ def validate_question(question: str) -> str:
             f"the question is too long ({len(cleaned)} characters;"
             f" the limit is {MAX_QUESTION_CHARS})"
         )
+    if not any(unicodedata.category(c)[0] in "LN" for c in cleaned):
+        raise QuestionError(
+            "the question has no words (only punctuation, symbols or emoji); ask it in words"
+        )
     return cleaned
+
+
+def _visible(text: str) -> str:
+    """NFC text with control, format (bar joiners) and surrogate characters as single spaces."""
+    text = unicodedata.normalize("NFC", text)
+    kept = (
+        " "
+        if unicodedata.category(c) in ("Cc", "Cs", "Co")
+        or (unicodedata.category(c) == "Cf" and c not in "\u200c\u200d")
+        else c
+        for c in text
+    )
+    return " ".join("".join(kept).split())
 
 
 # A refusal is taken at its word unless the evidence clears the abstention bar by this much;

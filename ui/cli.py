@@ -37,7 +37,11 @@ if TYPE_CHECKING:
 COMMANDS = "paperchat.commands"  # the entry-point group other packages register commands in
 
 app = typer.Typer(
-    help="Ask questions about a collection of paper abstracts and get cited answers.",
+    help="Ask questions about a collection of paper abstracts and get cited answers.\n\n"
+    "Exit codes: 0 done; 1 an error, said in one `error:` line; 2 a bad "
+    "option or argument (e.g. --k out of range); 3 ingest skipped something (each file or "
+    "record on one `warning:` line; what was read is indexed) or found no file to read; "
+    "130 interrupted.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -74,10 +78,13 @@ def ingest(
     ] = False,
     as_json: JSON = False,
 ) -> None:
-    """Read abstracts (seed layouts, JSONL, CSV, BibTeX, RIS, CSL-JSON) and index what changed.
+    """Read abstracts (paper PDFs, seed layouts, JSONL, CSV, BibTeX, RIS, CSL-JSON), index changes.
 
-    JSON lines and JSON arrays stream, whatever their size; a killed run is resumed by
-    running it again (what was written is kept).
+    Folders are read recursively; a file's format is detected from its content. JSON lines
+    and JSON arrays stream, whatever their size; a killed run is resumed by running it again
+    (what was written is kept). Each file or record that cannot be read is one warning line
+    naming it and the problem; the index keeps what it held. Exit code 3 when anything was
+    skipped, 0 when everything was read, 1 on an error (one line, nothing changed).
     """
     from rag import Library
 

@@ -22,9 +22,25 @@ if TYPE_CHECKING:
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
+K_RANGE = (1, 50)
+
+
+def _check_k(value: int | None) -> int | None:
+    """One `error:` line naming the range (exit 2, a usage error) for an out-of-range --k."""
+    low, high = K_RANGE
+    if value is not None and not low <= value <= high:
+        fail(f"--k must be between {low} and {high} (got {value})", 2)
+    return value
+
+
 K = Annotated[
     int | None,
-    typer.Option("--k", "-k", min=1, max=50, help="Papers to retrieve (default: PAPERCHAT_TOP_K)."),
+    typer.Option(
+        "--k",
+        "-k",
+        callback=_check_k,
+        help=f"Papers to retrieve, {K_RANGE[0]}-{K_RANGE[1]} (default: PAPERCHAT_TOP_K).",
+    ),
 ]
 BACKEND = Annotated[
     str | None,

@@ -82,7 +82,7 @@ def _client(settings: Settings) -> Any:
     try:
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     except Exception as exc:
-        _forget_client(str(path))
+        forget_client(str(path))
         raise _unreadable(path, exc) from None
 
 
@@ -149,7 +149,7 @@ def _unreadable(path: Any, exc: BaseException) -> StoreError:
     )
 
 
-def _forget_client(path: str) -> None:
+def forget_client(path: str) -> None:
     """Drop Chroma's cached client for `path` after a failed open, so a retry starts fresh."""
     try:
         from chromadb.api.shared_system_client import SharedSystemClient
@@ -189,7 +189,7 @@ def open_collection(settings: Settings, create: bool = False) -> Collection:
     except Exception as exc:
         if settings.chroma_host:
             raise server_error(settings, exc) from None
-        _forget_client(str(settings.data_dir / "chroma"))
+        forget_client(str(settings.data_dir / "chroma"))
         raise _unreadable(settings.data_dir / "chroma", exc) from None
     meta = collection.metadata or {}
     if "embedder" not in meta or "chunking" not in meta:

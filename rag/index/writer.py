@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from rag import identifiers
 from rag.config import Settings
 from rag.corpus.chunking import chunk_paper
-from rag.corpus.loaders import FileReport, FileStream, iter_files, merge, source_name
+from rag.corpus.loaders import FileReport, FileStream, merge, source_name, walk
 from rag.embed import Embedder
 from rag.index import catalog
 from rag.index.generations import Delta, current_catalog, publish_catalog, writing
@@ -198,13 +198,39 @@ def ingest(
     any point leaves complete papers only; the next run skips what is already written.
     """
     with ingest_lock(settings):
-        files = list(iter_files(paths))
+        files = list(walk(paths))
+        fresh = _absent(settings)
         if rebuild:
             catalog.path_for(settings).unlink(missing_ok=True)
             drop_collection(settings)
         collection = open_collection(settings, create=True)
         with write_errors(settings):
-            return _Run(collection, settings, embedder, progress, files).run()
+            report = _Run(collection, settings, embedder, progress, files).run()
+        if fresh is not None and not report.papers_total:
+            _unmake(settings, fresh)  # no paper read: leave no empty index behind
+        return report
+
+
+def _absent(settings: Settings) -> tuple[bool, bool] | None:
+    """For an embedded index that does not exist yet: (chroma folder, catalog folder) absent."""
+    if settings.chroma_host or (settings.data_dir / "chroma").exists():
+        return None
+    return True, not (settings.data_dir / "catalog").exists()
+
+
+def _unmake(settings: Settings, fresh: tuple[bool, bool]) -> None:
+    """Remove the index folders an ingest created and filled with nothing."""
+    import shutil
+
+    from rag.index.store import forget_client
+
+    folder = settings.data_dir / "chroma"
+    forget_client(str(folder))
+    shutil.rmtree(folder, ignore_errors=True)
+    if fresh[1]:
+        shutil.rmtree(settings.data_dir / "catalog", ignore_errors=True)
+    else:
+        catalog.path_for(settings).unlink(missing_ok=True)
 
 
 def _size(path: Path) -> int:
@@ -223,13 +249,14 @@ class _Run:
         settings: Settings,
         embedder: Embedder,
         progress: Progress | None,
-        files: list[Path],
+        files: list[tuple[Path, str | None]],
     ) -> None:
         self.collection, self.settings, self.embedder = collection, settings, embedder
         self.progress = progress
         self.files = files
-        self.names = {source_name(p) for p in files}  # every paper's source is one of these
-        self.total_bytes = sum(_size(p) for p in files)
+        read = [p for p, refuse in files if refuse is None]  # the others are only reported
+        self.names = {source_name(p) for p in read}  # every paper's source is one of these
+        self.total_bytes = sum(_size(p) for p in read)
         self.read_bytes = 0  # of the files before the current one
         self.batch: dict[str, Paper] = {}
         self.batch_bytes = (0, 0)  # input read before and after the batch being written
@@ -246,8 +273,8 @@ class _Run:
             _sources(chunk, self.settings)  # another program's collection: refuse before writing
             held = True
         with self.stack:  # the writing bracket, entered at the first write (see `_begin`)
-            for path in self.files:
-                stream = FileStream(path)
+            for path, refuse in self.files:
+                stream = FileStream(path, refuse)
                 merged = 0
                 for draft in stream:
                     paper = draft.to_paper(draft.key)
@@ -262,6 +289,8 @@ class _Run:
                         self._flush(self.read_bytes + stream.position)
                 reports.append(replace(stream.report, merged=merged))
                 self.read_bytes += stream.size
+                if stream.report.error is not None and path.exists():
+                    self.names.discard(source_name(path))  # unreadable now: what it gave stays
             self._flush(self.read_bytes)
             removed, kept = self._drop_unseen() if held else (0, 0)
         stamp = generation(self.collection)

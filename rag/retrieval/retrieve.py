@@ -12,6 +12,7 @@ import numpy as np
 
 from rag.config import Settings
 from rag.embed import Embedder
+from rag.errors import PaperchatError
 from rag.index import catalog
 from rag.index.catalog import Catalog
 from rag.index.lexical import QUESTION_WORDS, STOPWORDS, query_terms, tokenize
@@ -51,6 +52,26 @@ class Filters:
             return False
         return not (
             self.year_max is not None and (paper.year is None or paper.year > self.year_max)
+        )
+
+    def describe(self) -> str:
+        """The filters set, as a user gave them: `author 'Smith', 2020-2022`."""
+        parts = [f"author {self.author!r}"] if self.author else []
+        parts += [f"source {self.source!r}"] if self.source else []
+        if self.year_min is not None or self.year_max is not None:
+            low = "" if self.year_min is None else str(self.year_min)
+            high = "" if self.year_max is None else str(self.year_max)
+            parts.append(f"years {low}-{high}" if low != high else f"year {low}")
+        return ", ".join(parts) or "none"
+
+
+class NoPaperMatches(PaperchatError):
+    """A filter that no paper in the index passes: said as such, never as an abstention."""
+
+    def __init__(self, filters: Filters) -> None:
+        super().__init__(
+            f"no paper matches the filter ({filters.describe()}); loosen it or run "
+            "`paperchat papers` to see the authors, years and sources indexed"
         )
 
 
@@ -208,6 +229,8 @@ class Retriever:
         dense_paper = np.zeros(n_papers, dtype=np.float32)
         chunk_sims: dict[tuple[int, int], float] = {}
         allowed = self._allowed(filters) if filters else None
+        if filters is not None and allowed is not None and n_papers and not allowed.any():
+            raise NoPaperMatches(filters)
         if mode != "lexical" and n_papers:
             n = min(self.n_chunks, max(MIN_DENSE_CANDIDATES, k * 12))
             chunk_sims = self._dense(question, n, allowed)

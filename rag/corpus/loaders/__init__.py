@@ -21,50 +21,39 @@ from rag.corpus.loaders.base import (
     TextReader,
     UnreadableFile,
     decode_file,
-    sniff,
-    split,
+    decode_head,
+    read_head,
 )
-from rag.corpus.loaders.documents import is_ris, parse_json_array, parse_json_document, parse_ris
-from rag.corpus.loaders.seeds import parse_abstract_lines, parse_author_list, parse_daily_page
-from rag.corpus.loaders.structured import parse_bibtex, parse_csv, parse_jsonl
+from rag.corpus.loaders.formats import (
+    BY_NAME,
+    FORMATS,
+    SUFFIXES,
+    Format,
+    Head,
+    detect_binary,
+    detect_text,
+    supported,
+)
 from rag.errors import one_line
 from rag.records import Paper
 from rag.text import fingerprint
 
 __all__ = [
+    "FORMATS",
     "MAX_ABSTRACT_CHARS",
     "MAX_FILE_BYTES",
     "FileReport",
     "FileStream",
+    "Format",
     "LoadResult",
+    "SUFFIXES",
     "Skip",
     "detect_layout",
     "load_paths",
     "merge",
     "source_name",
+    "walk",
 ]
-
-Parser = Callable[[str], tuple[list[Draft], list[Skip]]]
-
-
-def _jsonl_text(text: str) -> tuple[list[Draft], list[Skip]]:
-    """JSON lines already in memory (a file whose head was not JSON lines, e.g. a long line)."""
-    return split(parse_jsonl(enumerate(text.split("\n"), 1)))
-
-
-_PARSERS: dict[str, Parser] = {
-    "jsonl": _jsonl_text,
-    "json": parse_json_document,
-    "ris": parse_ris,
-    "csv": parse_csv,
-    "bibtex": parse_bibtex,
-    "abstracts": parse_abstract_lines,
-    "author-list": parse_author_list,
-    "daily-page": parse_daily_page,
-}
-SUFFIXES = {".txt", ".jsonl", ".json", ".csv", ".tsv", ".bib", ".md", ".ris"}
-_JSON_START = re.compile(r'^\[\s*(?:[{\["]|$)')  # `[{`, `[` alone; not a Markdown `[link]`
-_ABSTRACT_COLUMNS = {"abstract", "text", "summary", "description", "abstractnote"}
 
 
 @dataclass(frozen=True)
@@ -125,49 +114,42 @@ def _first_lines(text: str, limit: int) -> list[str]:
 
 def detect_layout(text: str) -> str:
     """Name the layout of a file's text from its content (its first 2,000 lines)."""
-    lines = _first_lines(text, _DETECT_LINES)
-    if not lines:
-        return "empty"
-    first = lines[0].lstrip("\ufeff")
-    if _JSON_START.match(first) or first == "{":
-        return "json"  # one JSON document (CSL-JSON, a pretty-printed array or object)
-    if first.startswith("{"):
-        return "jsonl"
-    if is_ris(first):
-        return "ris"
-    if first.startswith("@") or any(ln.startswith("@") and "{" in ln for ln in lines[:20]):
-        return "bibtex"
-    header = first.lower().replace('"', "")
-    columns = {c.strip() for c in re.split(r"[,\t]", header)}
-    if columns & _ABSTRACT_COLUMNS and ("," in header or "\t" in header) and len(first) < 300:
-        return "csv"
-    if sum(ln.startswith("Abstract:") for ln in lines) >= max(1, len(lines) // 2):
-        return "abstracts"
-    if len(lines) >= 4 and _looks_like_author_list(lines):
-        return "author-list"
-    return "daily-page"
+    found = detect_text(_first_lines(text, _DETECT_LINES))
+    return found.name if found else "empty"
 
 
-def _looks_like_author_list(lines: list[str]) -> bool:
-    from rag.corpus.loaders.seeds import is_author_line
+def walk(paths: Iterable[Path]) -> Iterator[tuple[Path, str | None]]:
+    """Expand folders into their files, sorted, each with why it is not read (None: it is).
 
-    return "," in lines[0] and len(lines[0]) < 80 and is_author_line(lines[2])
+    Files given by name are read by their content, whatever their name. In a folder, files of
+    the supported suffixes are read and the others reported (one line each, never opened);
+    hidden files and folders and README.md are left out silently.
+    """
+    for path in paths:
+        if not path.is_dir():
+            yield path, None
+            continue
+        for p in sorted(path.rglob("*")):
+            rel = p.relative_to(path).parts
+            if any(part.startswith(".") for part in rel) or p.name.lower() == "readme.md":
+                continue
+            if not p.is_file():
+                continue
+            yield p, None if p.suffix.lower() in SUFFIXES else unsupported(p)
+
+
+def unsupported(path: Path) -> str:
+    """The one-line reason a file in a folder is not read: its type, and what is."""
+    kind = f"'{path.suffix}'" if path.suffix else "no extension"
+    return (
+        f"not a supported file type ({kind}); read: {supported()} "
+        f"({' '.join(sorted(SUFFIXES))}; name a file explicitly to read it by its content)"
+    )
 
 
 def iter_files(paths: Iterable[Path]) -> Iterable[Path]:
     """Expand folders into the corpus files they hold, sorted; pass files through."""
-    for path in paths:
-        if path.is_dir():
-            yield from sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and p.suffix.lower() in SUFFIXES
-                and not p.name.startswith(".")
-                and p.name.lower() != "readme.md"
-            )
-        else:
-            yield path
+    return (p for p, reason in walk(paths) if reason is None)
 
 
 def source_name(path: Path) -> str:
@@ -191,9 +173,6 @@ def _markup_kind(text: str) -> str | None:
     return None
 
 
-STREAMED = ("jsonl", "json array")  # layouts read record by record, whatever the file's size
-
-
 class FileStream:
     """One file's papers, read as they come: iterate for the drafts, then take `report`.
 
@@ -203,14 +182,16 @@ class FileStream:
     deduplicated within the file (a later copy of an abstract is a skip) and named by source.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, refuse: str | None = None) -> None:
         self.path = path
+        self._refuse = refuse  # why the file is not to be read (an unsupported type)
         self.size = 0
         self._reader: LineReader | TextReader | None = None
         self._done = False
         self._report: FileReport | None = None
         self._found = 0  # drafts yielded so far
         self._skips: list[Skip] = []
+        self._layout = "unreadable"
 
     @property
     def position(self) -> int:
@@ -231,46 +212,69 @@ class FileStream:
         self._report = FileReport(str(self.path), layout, self._found, 0, skipped, error=error)
 
     def __iter__(self) -> Iterator[Draft]:
+        if self._refuse is not None:
+            self._fail("unsupported", self._refuse)
+            self._done = True
+            return
         try:
-            self.size, head = sniff(self.path)
+            self.size, raw = read_head(self.path)
+            binary = detect_binary(raw)
+            if binary is not None:
+                yield from self._binary(binary)
+                return
+            head = decode_head(raw)
         except UnreadableFile as exc:
-            self._fail("unreadable", str(exc))
+            is_binary = str(exc).startswith("binary file")
+            self._fail("unreadable", f"{exc} (read: {supported()})" if is_binary else str(exc))
+            self._done = True
             return
         markup = _markup_kind(head)
         if markup:
             self._fail(
                 "markup",
-                f"looks like {markup}, not a corpus file; save its text, or export "
-                "JSONL/CSV/BibTeX/RIS/CSL-JSON",
+                f"looks like {markup}, not a corpus file; save its text, or export one of: "
+                f"{supported()}",
             )
+            self._done = True
             return
-        layout = detect_layout(head)
-        if layout == "json" and head.lstrip().startswith("["):
-            layout = "json array"
+        lines = _first_lines(head, _DETECT_LINES)
+        fmt = detect_text(lines)
+        self._layout = fmt.name if fmt else "empty"
         try:
-            if layout in STREAMED:
-                yield from self._streamed(layout)
-            else:
+            if fmt is not None and fmt.stream is not None:
+                yield from self._streamed(fmt, Head(lines))
+            if self._report is None:  # not streamed (or the format declined this file)
                 yield from self._whole()
         except UnreadableFile as exc:
-            self._fail(layout if self._found else "unreadable", str(exc))
+            self._fail(self._layout if self._found else "unreadable", str(exc))
         except OSError as exc:
             self._fail(
-                layout if self._found else "unreadable", f"cannot read: {exc.strerror or exc}"
+                self._layout if self._found else "unreadable",
+                f"cannot read: {exc.strerror or exc}",
             )
         finally:
             self._done = True
 
-    def _streamed(self, layout: str) -> Iterator[Draft]:
+    def _binary(self, fmt: Format) -> Iterator[Draft]:
+        """A binary format (PDF): parsed from the path; a file-level problem is its error."""
+        assert fmt.read is not None
+        try:
+            drafts, skips = fmt.read(self.path)
+        except UnreadableFile as exc:
+            self._fail(fmt.name, str(exc))
+        else:
+            yield from self._records(fmt.name, iter([*skips, *drafts]), lambda: ())
+        finally:
+            self._done = True
+
+    def _streamed(self, fmt: Format, head: Head) -> Iterator[Draft]:
+        assert fmt.stream is not None
         with self.path.open("rb") as handle:
-            if layout == "jsonl":
-                lines = LineReader(handle)
-                self._reader = lines
-                yield from self._records(layout, parse_jsonl(lines), lines.notes)
-            else:
-                text = TextReader(handle)
-                self._reader = text
-                yield from self._records(layout, parse_json_array(text.read), text.notes)
+            streamed = fmt.stream(handle, head)
+            if streamed is None:
+                return
+            self._reader, self._layout = streamed.reader, streamed.layout
+            yield from self._records(streamed.layout, streamed.items, streamed.reader.notes)
 
     def _whole(self) -> Iterator[Draft]:
         decoded = decode_file(self.path)
@@ -291,7 +295,9 @@ class FileStream:
                 notes=notes,
             )
             return
-        drafts, skips = _PARSERS[layout](text)
+        parse = BY_NAME[layout].parse
+        assert parse is not None
+        drafts, skips = parse(text)
         del text
         yield from self._records(layout, iter([*skips, *too_long, *drafts]), lambda: notes)
 
@@ -356,8 +362,8 @@ def load_paths(paths: Iterable[Path]) -> LoadResult:
     """Load every file under `paths` and merge papers that share an abstract (all in memory)."""
     merged: dict[str, Paper] = {}
     reports: list[FileReport] = []
-    for path in iter_files(paths):
-        stream = FileStream(path)
+    for path, refuse in walk(paths):
+        stream = FileStream(path, refuse)
         dupes = 0
         for draft in stream:
             paper = draft.to_paper(draft.key)

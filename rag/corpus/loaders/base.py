@@ -147,22 +147,32 @@ def _check_binary(head: bytes) -> None:
         raise UnreadableFile("binary file (contains NUL bytes)")
 
 
+def read_head(path: Path) -> tuple[int, bytes]:
+    """A regular file's size and its first HEAD_BYTES; UnreadableFile for anything else."""
+    size = _regular_size(path)
+    try:
+        with path.open("rb") as handle:
+            return size, handle.read(HEAD_BYTES)
+    except OSError as exc:
+        raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from exc
+
+
+def decode_head(head: bytes) -> str:
+    """A file's first bytes decoded leniently, for layout detection; UnreadableFile if binary."""
+    _check_binary(head)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return head[: len(head) // 2 * 2].decode("utf-16", errors="replace")
+    return head.decode("utf-8", errors="replace").removeprefix("\ufeff")
+
+
 def sniff(path: Path) -> tuple[int, str]:
     """A file's size and its first HEAD_BYTES decoded leniently, for layout detection.
 
     Raises UnreadableFile for what is not a regular text file (missing, special, binary).
     Reads no more than the head, whatever the file's size.
     """
-    size = _regular_size(path)
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(HEAD_BYTES)
-    except OSError as exc:
-        raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from exc
-    _check_binary(head)
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return size, head[: len(head) // 2 * 2].decode("utf-16", errors="replace")
-    return size, head.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    size, head = read_head(path)
+    return size, decode_head(head)
 
 
 def decode_file(path: Path) -> Decoded:

@@ -182,6 +182,8 @@ def is_ris(first_line: str) -> bool:
     return bool(match) and match.group(1) == "TY"  # type: ignore[union-attr]
 
 
+# Own parser, not rispy (0.10, tried): rispy silently loses the record after one missing its ER
+# and gives no line numbers for warnings; this one keeps both and names the line.
 def parse_ris(text: str) -> tuple[list[Draft], list[Skip]]:
     """Parse RIS records (`TY  -` ... `ER  -`); a record missing its ER ends at the next TY."""
     drafts: list[Draft] = []
@@ -205,7 +207,7 @@ def parse_ris(text: str) -> tuple[list[Draft], list[Skip]]:
         match = _RIS_LINE.match(line.lstrip("\ufeff"))
         if not match:
             if record is not None and last:  # a wrapped value goes on
-                record[last] = f"{record[last]} {line.strip()}"
+                record[last] = f"{record.get(last, '')} {line.strip()}".strip()
             continue
         tag, value = match.group(1), (match.group(2) or "").strip()
         if tag == "TY":

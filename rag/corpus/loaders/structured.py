@@ -124,6 +124,8 @@ def _entry_body(text: str, open_brace: int, limit: int | None = None) -> str | N
     return None
 
 
+# Own parser, kept for now: bibtexparser 2.1 (tried) recovers from unclosed braces as this does,
+# but logs each failure itself and decodes fields differently; switching is left to a later pass.
 def parse_bibtex(text: str) -> tuple[list[Draft], list[Skip]]:
     """Parse BibTeX entries that carry an `abstract` field.
 
