@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from rag.text import author_list
+from ui.collections_cli import app as collections_app
 from ui.shell import (
     BACKEND,
     JSON,
@@ -472,6 +473,7 @@ def register_commands(target: typer.Typer = app) -> None:
 
 
 register_commands()
+app.add_typer(collections_app, name="collections")
 
 
 def main() -> None:

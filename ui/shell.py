@@ -76,6 +76,12 @@ def settings() -> Settings:
     """Build the settings once per command."""
     with user_errors():
         built = Settings(**OVERRIDES)
+        if "collection" not in built.model_fields_set:  # no flag, variable or .env line
+            from rag.index.collections import chosen
+
+            picked = chosen(built)
+            if picked:
+                built = built.model_copy(update={"collection": picked})
     legacy_notice(built)
     return built
 
