@@ -134,6 +134,12 @@ class Settings(BaseSettings):
             return self.backend
         return "openai" if (self.openai_api_key or self.openai_base_url) else "extractive"
 
+    @field_validator("data_dir", "model_cache")
+    @classmethod
+    def _home(cls, value: Path) -> Path:
+        """Expand a leading ~ (a .env line is not expanded by a shell)."""
+        return value.expanduser()
+
     @field_validator("auth")
     @classmethod
     def _user_colon_password(cls, value: SecretStr | None) -> SecretStr | None:
