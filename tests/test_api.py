@@ -225,3 +225,45 @@ def test_binding_beyond_loopback_needs_a_key(seed_settings: Settings) -> None:
 
     keyed = seed_settings.model_copy(update={"api_key": SecretStr("k")})
     assert key_for(keyed, "0.0.0.0") == "k"
+
+
+@pytest.mark.slow
+def test_serve_mounts_the_api_beside_the_ui(seed_settings: Settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import sys
+
+    import httpx
+
+    from tests.conftest import ROOT
+
+    port = free_port()
+    command = [sys.executable, "-m", "ui.cli", "--data-dir", str(seed_settings.data_dir), "serve"]
+    server = subprocess.Popen(
+        [*command, "--port", str(port)],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("PAPERCHAT_")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                models = httpx.get(f"{base}/v1/models", timeout=5)
+                break
+            except httpx.HTTPError:
+                assert server.poll() is None, server.stderr.read() if server.stderr else ""
+                assert time.monotonic() < deadline, "serve did not come up"
+                time.sleep(0.5)
+        assert models.json()["data"][0]["id"] == "paperchat"
+        page = httpx.get(f"{base}/", timeout=30)
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        reply = _client(f"{base}/v1").chat.completions.create(
+            model="paperchat", messages=[{"role": "user", "content": QUESTION}]
+        )
+        assert "[1]" in (reply.choices[0].message.content or "")
+    finally:
+        server.terminate()
+        server.wait(30)

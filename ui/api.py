@@ -485,7 +485,7 @@ def serve_with_ui(s: "Settings", host: str, port: int, api_key: str | None) -> N
 
     from rag.errors import PaperchatError
     from rag.pipeline import PaperChat
-    from ui.app import build_app
+    from ui.app import FONT, FONT_MONO, build_app
     from ui.shell import readback_progress
 
     print("paperchat: loading the index and the embedding model…", flush=True)
@@ -500,6 +500,9 @@ def serve_with_ui(s: "Settings", host: str, port: int, api_key: str | None) -> N
     blocks = build_app(s, session)
     blocks.queue(default_concurrency_limit=CONCURRENT_ANSWERS)
     app = build_api(s, api_key, session)
-    app = gr.mount_gradio_app(app, blocks, path="", auth=s.auth_pair())
+    theme = gr.themes.Default(font=FONT, font_mono=FONT_MONO)  # as ui.app's launch
+    app = gr.mount_gradio_app(
+        app, blocks, path="", auth=s.auth_pair(), theme=theme, footer_links=[]
+    )
     print(f"paperchat UI ready on http://{host}:{port} (OpenAI-compatible API at /v1)", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
