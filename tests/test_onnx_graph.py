@@ -14,8 +14,9 @@ import pytest
 from rag.corpus.chunking import chunk_paper
 from rag.corpus.loaders import load_paths
 from rag.embed import weights
-from rag.embed.base import EmbedderError, WordPieces, bundled_model_dir
+from rag.embed.base import EmbedderError, WordPieces
 from rag.embed.onnx import ONNX_FP32, OnnxEmbedder, export_with_torch
+from rag.embed.weights import bundled_model_dir
 from tests.conftest import ROOT, SEEDS
 
 pytestmark = pytest.mark.slow  # builds and traces the model: ~20-40 s on 2 cores

