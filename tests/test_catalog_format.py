@@ -147,7 +147,7 @@ def test_opening_a_catalog_reads_none_of_its_papers(tmp_path: Path) -> None:
     size = (catalog.current_folder(path) / "rows.bin").stat().st_size  # type: ignore[operator]
     probe = (
         "import json, sys\n"
-        "from rag import catalog\n"
+        "from rag.index import catalog\n"
         "def rss():\n"
         "    for line in open('/proc/self/status'):\n"
         "        if line.startswith('VmRSS:'):\n"
