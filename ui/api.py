@@ -15,12 +15,21 @@ import logging
 import secrets
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ui.openai_wire import (
+    MAX_BODY_BYTES,
+    OWNER,
+    ApiError,
+    answer_content,
+    completion_id,
+    extension,
+    parse_request,
+    usage_of,
+)
 from ui.shell import err, fail, settings, user_errors
 
 if TYPE_CHECKING:
@@ -34,170 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("paperchat.api")
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-MAX_BODY_BYTES = 1 << 20  # a request body beyond 1 MiB is refused (413)
-MAX_MESSAGES = 200
 CONCURRENT_ANSWERS = 4  # answers computed at once (as the UI's queue); others wait their turn
-OWNER = "paperchat"
-ROLES = {"system", "developer", "user", "assistant", "tool"}
-
-
-class ApiError(Exception):
-    """An error the API answers with an OpenAI-style body."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        kind: str = "invalid_request_error",
-        code: str | None = None,
-        param: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.kind = status, message, kind
-        self.code, self.param = code, param
-
-    def body(self) -> dict[str, Any]:
-        """The OpenAI error body."""
-        return {
-            "error": {
-                "message": self.message,
-                "type": self.kind,
-                "param": self.param,
-                "code": self.code,
-            }
-        }
-
-
-def _text_of(content: Any) -> str:
-    """A message's text: a string, or the text parts of a list of content parts."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = [
-            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
-        ]
-        if len(parts) == len(content):
-            return "\n".join(str(p) for p in parts)
-        raise ApiError(400, "only text content parts are supported", param="messages")
-    raise ApiError(
-        400, "message content must be a string or a list of text parts", param="messages"
-    )
-
-
-def parse_request(raw: bytes) -> dict[str, Any]:
-    """Validate a chat-completions body; return model, question, history, stream, k."""
-    from rag.pipeline import MAX_QUESTION_CHARS, Turn
-
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(
-            413, f"the request body is larger than {MAX_BODY_BYTES} bytes", code="request_too_large"
-        )
-    try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(
-            400, f"the request body is not valid JSON ({exc})", code="invalid_json"
-        ) from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the request body must be a JSON object", code="invalid_json")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise ApiError(
-            400,
-            "you must provide a model parameter (a collection name; see /v1/models)",
-            param="model",
-        )
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise ApiError(400, "'messages' must be a non-empty list of messages", param="messages")
-    if len(messages) > MAX_MESSAGES:
-        raise ApiError(
-            400,
-            f"too many messages ({len(messages)}; the limit is {MAX_MESSAGES})",
-            param="messages",
-        )
-    turns: list[tuple[str, str]] = []
-    for m in messages:
-        if not isinstance(m, dict) or m.get("role") not in ROLES:
-            raise ApiError(
-                400, "each message needs a role: system, user or assistant", param="messages"
-            )
-        if m["role"] in {"user", "assistant"}:
-            turns.append((m["role"], _text_of(m.get("content")).strip()))
-    if not turns or turns[-1][0] != "user" or not turns[-1][1]:
-        raise ApiError(
-            400, "the last message must be a user message with the question", param="messages"
-        )
-    question = turns[-1][1]
-    if len(question) > MAX_QUESTION_CHARS:
-        raise ApiError(
-            400,
-            f"the question is too long ({len(question)} characters; "
-            f"the limit is {MAX_QUESTION_CHARS})",
-            code="context_length_exceeded",
-            param="messages",
-        )
-    history: list[Turn] = []
-    pending: str | None = None
-    for role, text in turns[:-1]:
-        if role == "user":
-            pending = text
-        elif pending is not None:
-            history.append(Turn(question=pending, answer=_strip_references(text)))
-            pending = None
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise ApiError(400, "'stream' must be true or false", param="stream")
-    return {"model": model, "question": question, "history": history[-10:], "stream": stream}
-
-
-REFERENCES = "\n\nReferences\n"
-
-
-def _strip_references(text: str) -> str:
-    """An earlier answer without its References block (history carries the answer only)."""
-    return text.split(REFERENCES, 1)[0].strip()
-
-
-def answer_content(answer: "Answer") -> str:
-    """The answer text with its `[n]` markers, then a References block, one line a source."""
-    from rag.answer.references import cited_papers, reference_line
-
-    pairs = cited_papers(answer)
-    if not pairs:
-        return answer.text
-    return answer.text.rstrip() + REFERENCES + "\n".join(reference_line(c, p) for c, p in pairs)
-
-
-def extension(answer: "Answer", collection: str) -> dict[str, Any]:
-    """The structured side of an answer: citations (with links), claims, quotes, notices."""
-    from rag.answer.references import citation_record, cited_papers
-
-    return {
-        "collection": collection,
-        "citations": [
-            {**citation_record(c, p), "passage": c.passage} for c, p in cited_papers(answer)
-        ],
-        "claims": [
-            {
-                "text": c.text,
-                "citations": list(c.citations),
-                "quote": c.quote,
-                "source": c.source,
-                "supported": c.supported,
-                "status": c.status,
-                "score": round(c.score, 4),
-            }
-            for c in answer.claims
-        ],
-        "abstained": answer.abstained,
-        "backend": answer.backend,
-        "model": answer.model,
-        "notices": list(answer.notices),
-        "timings": answer.timings,
-    }
 
 
 class Sessions:
@@ -257,19 +103,6 @@ def _signature(s: "Settings") -> Any:
     except OSError:
         return None
     return (st.st_ino, st.st_mtime_ns, st.st_size)
-
-
-def _completion_id() -> str:
-    return f"chatcmpl-{uuid.uuid4().hex[:24]}"
-
-
-def _usage(question: str, content: str) -> dict[str, int]:
-    prompt, completion = len(question.split()), len(content.split())  # words, not model tokens
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
 
 
 def build_api(
@@ -342,7 +175,7 @@ def build_api(
         content = answer_content(answer)
         return JSONResponse(
             {
-                "id": _completion_id(),
+                "id": completion_id(),
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": parsed["model"],
@@ -354,7 +187,7 @@ def build_api(
                         "logprobs": None,
                     }
                 ],
-                "usage": _usage(parsed["question"], content),
+                "usage": usage_of(parsed["question"], content),
                 OWNER: extension(answer, parsed["model"]),
             }
         )
@@ -393,7 +226,7 @@ async def _sse(
     """The answer as chat.completion.chunk events: role, content deltas, the final chunk with the
     `paperchat` extension, then [DONE]. The checked answer is sent (the claim check may change
     the model's draft, so the draft is not streamed)."""
-    ident, created, model = _completion_id(), int(time.time()), parsed["model"]
+    ident, created, model = completion_id(), int(time.time()), parsed["model"]
 
     def event(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
         chunk = {
@@ -418,7 +251,7 @@ async def _sse(
     for piece in _pieces(content):
         yield event({"content": piece})
     yield event(
-        {}, "stop", usage=_usage(parsed["question"], content), **{OWNER: extension(answer, model)}
+        {}, "stop", usage=usage_of(parsed["question"], content), **{OWNER: extension(answer, model)}
     )
     yield b"data: [DONE]\n\n"
 
