@@ -239,7 +239,7 @@ def test_serve_mounts_the_api_beside_the_ui(seed_settings: Settings, tmp_path) -
     port = free_port()
     command = [sys.executable, "-m", "ui.cli", "--data-dir", str(seed_settings.data_dir), "serve"]
     server = subprocess.Popen(
-        [*command, "--port", str(port)],
+        [*command, "--api", "--port", str(port)],
         cwd=ROOT,
         env={k: v for k, v in os.environ.items() if not k.startswith("PAPERCHAT_")},
         stdout=subprocess.DEVNULL,

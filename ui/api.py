@@ -6,7 +6,7 @@ talks to it. The model name picks the collection; the answer text carries `[n]` 
 `paperchat` of the response (of the last chunk when streaming). Earlier user/assistant turns in
 `messages` are the conversation history. Errors are OpenAI-style bodies with the right status.
 
-`paperchat api` serves it alone; `paperchat serve` mounts it beside the chat UI.
+`paperchat api` serves it alone; `paperchat serve --api` mounts it beside the chat UI.
 """
 
 import asyncio

@@ -23,10 +23,11 @@ def serve(
     api: Annotated[
         bool,
         typer.Option(
+            "--api",
             help="Also serve the OpenAI-compatible API at /v1 on the same port (beyond loopback "
-            "it needs PAPERCHAT_API_KEY)."
+            "it needs PAPERCHAT_API_KEY); `paperchat api` serves it alone.",
         ),
-    ] = True,
+    ] = False,
 ) -> None:
     """Start the chat UI (Gradio) in the browser: streamed cited answers and a sources panel."""
     s = settings()
