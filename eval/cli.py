@@ -6,6 +6,7 @@ never imports this module by name.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ import typer
 from ui.shell import BACKEND
 
 EVAL_DIR = Path(__file__).parent
+PIPE_WIDTH = 400  # columns when stdout is not a terminal: wide enough for every table
 
 
 def eval_command(
@@ -86,7 +88,8 @@ def eval_command(
     from rag import Library
     from ui.shell import check_backend, err, fail, settings, user_errors
 
-    console = Console(highlight=False)
+    # Into a file or a CI log, tables keep every figure (rich would cut them to 80 columns).
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else PIPE_WIDTH)
     check_backend(backend)
     try:
         qs = load_questions(questions)

@@ -30,14 +30,23 @@ if TYPE_CHECKING:
     from rag.corpus.chunking import chunk_paper
     from rag.corpus.loaders import SUFFIXES, load_paths
     from rag.embed import Embedder, make_embedder
+    from rag.index import collections
+    from rag.index.store import collection_names
     from rag.index.writer import IngestProgress, IngestReport
-    from rag.pipeline import PaperChat
+    from rag.paths import LEGACY_DATA_DIR, seeds_dir
+    from rag.pipeline import MAX_QUESTION_CHARS, PaperChat, QuestionError
     from rag.records import Answer, Citation, Claim, Hit, Paper
     from rag.retrieval.retrieve import Filters, Retrieval, Retriever
     from rag.text import author_list, split_sentences
 
 # name -> the module that defines it (a module's own name: that module), imported on first use
 _LAZY = {
+    "collections": "rag.index.collections",
+    "collection_names": "rag.index.store",
+    "seeds_dir": "rag.paths",
+    "LEGACY_DATA_DIR": "rag.paths",
+    "QuestionError": "rag.pipeline",
+    "MAX_QUESTION_CHARS": "rag.pipeline",
     "compare": "rag.answer.compare",
     "references": "rag.answer.references",
     "Turn": "rag.answer.conversation",
@@ -67,6 +76,12 @@ _LAZY = {
 }
 
 __all__ = [
+    "LEGACY_DATA_DIR",
+    "MAX_QUESTION_CHARS",
+    "QuestionError",
+    "collection_names",
+    "collections",
+    "seeds_dir",
     "BACKENDS",
     "SUFFIXES",
     "UNSUPPORTED_MARK",

@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.embed.base import BUNDLED, ONNX_FP32, ONNX_INT8, default_model_cache
+from rag.paths import default_data_dir
 
 Backend = Literal["auto", "extractive", "openai"]
 TokenHeader = Literal["X-Chroma-Token", "Authorization"]
@@ -28,7 +29,11 @@ class Settings(BaseSettings):
         env_prefix="PAPERCHAT_", env_file=".env", extra="ignore", populate_by_name=True
     )
 
-    data_dir: Path = Field(Path(".paperchat"), description="Where the embedded Chroma index lives.")
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where the embedded Chroma index and the catalogs live (default: the "
+        "per-user data folder, e.g. ~/.local/share/paperchat; `--data-dir` sets it too).",
+    )
     collection: str = Field("paperchat", description="Chroma collection name.")
     chroma_host: str | None = Field(
         None,
@@ -107,6 +112,11 @@ class Settings(BaseSettings):
     auth: SecretStr | None = Field(
         None, description="user:password that the web UI asks for; unset means no login."
     )
+    api_key: SecretStr | None = Field(
+        None,
+        description="Bearer key the OpenAI-compatible API (`paperchat api`, `paperchat serve`) "
+        "requires; mandatory when it binds beyond loopback. Never printed.",
+    )
     llm_context_tokens: int = Field(
         8192,
         ge=512,
@@ -135,6 +145,12 @@ class Settings(BaseSettings):
         if self.backend != "auto":
             return self.backend
         return "openai" if (self.openai_api_key or self.openai_base_url) else "extractive"
+
+    @field_validator("data_dir", "model_cache")
+    @classmethod
+    def _home(cls, value: Path) -> Path:
+        """Expand a leading ~ (a .env line is not expanded by a shell)."""
+        return value.expanduser()
 
     @field_validator("auth")
     @classmethod

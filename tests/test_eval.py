@@ -272,6 +272,7 @@ def test_eval_command_compares_retrievers(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     for label in ("BM25 alone", "dense alone", "hybrid (ours)", "R@3"):
         assert label in result.output
+    assert "…" not in result.output  # into a pipe or file: full figures, no 80-column cut
     data = json.loads((out / "results.json").read_text("utf-8"))
     assert set(data["summary"]["retrieval"]) == {"lexical", "dense", "hybrid"}
     assert data["config"]["n_questions"] == 6 and data["config"]["k"] == 3

