@@ -104,16 +104,7 @@ def build_api(
     gate = asyncio.Semaphore(CONCURRENT_ANSWERS)
 
     def check_key(request: Request) -> None:
-        if api_key is None:
-            return
-        sent = request.headers.get("authorization", "")
-        scheme, _, token = sent.partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip(), api_key):
-            raise ApiError(
-                401,
-                "missing or wrong API key (Authorization: Bearer <PAPERCHAT_API_KEY>)",
-                code="invalid_api_key",
-            )
+        _check_key(request.headers.get("authorization", ""), api_key)
 
     def error_response(exc: ApiError) -> "JSONResponse":
         return JSONResponse(exc.body(), status_code=exc.status)
@@ -157,27 +148,43 @@ def build_api(
                 answer = await asyncio.to_thread(_answer, session, parsed)
         except ApiError as exc:
             return error_response(exc)
-        content = answer_content(answer)
-        return JSONResponse(
-            {
-                "id": completion_id(),
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": parsed["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content},
-                        "finish_reason": "stop",
-                        "logprobs": None,
-                    }
-                ],
-                "usage": usage_of(parsed["question"], content),
-                OWNER: extension(answer, parsed["model"]),
-            }
-        )
+        return JSONResponse(_completion(answer, parsed))
 
     return app
+
+
+def _check_key(sent: str, api_key: str | None) -> None:
+    """ApiError 401 unless the Authorization header carries the API key (when one is set)."""
+    if api_key is None:
+        return
+    scheme, _, token = sent.partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip(), api_key):
+        raise ApiError(
+            401,
+            "missing or wrong API key (Authorization: Bearer <PAPERCHAT_API_KEY>)",
+            code="invalid_api_key",
+        )
+
+
+def _completion(answer: "Answer", parsed: dict[str, Any]) -> dict[str, Any]:
+    """A non-streaming chat.completion body for an answer."""
+    content = answer_content(answer)
+    return {
+        "id": completion_id(),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": parsed["model"],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": usage_of(parsed["question"], content),
+        OWNER: extension(answer, parsed["model"]),
+    }
 
 
 def _answer(session: "PaperChat", parsed: dict[str, Any]) -> "Answer":
