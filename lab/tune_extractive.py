@@ -25,7 +25,7 @@ from rag.pipeline import PaperChat
 def _figures(session: PaperChat, cases: list) -> dict[str, float]:
     rows = []
     for q, retrieval in cases:
-        answer = session._extractive(q.question, retrieval)
+        answer = session.extractive(q.question, retrieval)
         rows.append((q, score_answer(answer, q, session.settings.top_k)))
     multi = [r for q, r in rows if q.type == "multi"]
     return {

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rag.answer.registry import REGISTRY
 from rag.embed.base import BUNDLED, ONNX_FP32, ONNX_INT8, default_model_cache
 from rag.paths import default_data_dir
 
-Backend = Literal["auto", "extractive", "openai"]
 TokenHeader = Literal["X-Chroma-Token", "Authorization"]
 DEFAULT_TENANT, DEFAULT_DATABASE = "default_tenant", "default_database"  # Chroma's own defaults
-BACKENDS: tuple[str, ...] = get_args(Backend)  # the one list the CLI, eval and UI offer
+BACKENDS: tuple[str, ...] = ("auto", *REGISTRY)  # the one list the CLI, eval and UI offer
 
 
 def _env(name: str, *ecosystem: str) -> AliasChoices:
@@ -90,8 +90,10 @@ class Settings(BaseSettings):
         description="Max word pieces per chunk, title included (model reads 256).",
     )
     top_k: int = Field(5, ge=1, le=50, description="Papers retrieved per question.")
-    backend: Backend = Field(
-        "auto", description="Answer backend: auto (openai if configured, else extractive)."
+    backend: str = Field(
+        "auto",
+        description="Answer backend: auto (openai if configured, else extractive) or any name "
+        "in rag.answer.registry.",
     )
     min_relevance: float = Field(
         0.4, description="Evidence score below which an answer abstains (see docs/abstention.md)."
@@ -140,7 +142,14 @@ class Settings(BaseSettings):
         "(plain text with [n] citations when it takes none, or when false).",
     )
 
-    def resolved_backend(self) -> Literal["extractive", "openai"]:
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if value not in BACKENDS:
+            raise ValueError(f"must be one of {', '.join(BACKENDS)}")
+        return value
+
+    def resolved_backend(self) -> str:
         """Return the concrete backend `auto` stands for."""
         if self.backend != "auto":
             return self.backend

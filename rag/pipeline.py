@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
-from rag.answer.citations import check_citations
+from rag.answer.backends import Job, citation
+from rag.answer.backends import load as load_backend
 from rag.answer.conversation import Turn, condense, condense_with_llm
-from rag.answer.evidence import choose_evidence
 from rag.answer.extractive import Extractor, compose
-from rag.answer.generate import compose_claims, write_claims
-from rag.answer.grounding import ClaimChecker, Grounded
-from rag.answer.llm import ChatModel, LLMError, LLMUnavailable, OpenAIChat
-from rag.answer.prompt import fit_messages, is_refusal
+from rag.answer.grounding import ClaimChecker
+from rag.answer.llm import ChatModel, LLMError, OpenAIChat
+from rag.answer.model import REFUSAL_MARGIN
+from rag.answer.registry import NEEDS_ENDPOINT
 from rag.answer.sentences import SentenceBank
 from rag.config import Settings
 from rag.embed import Embedder, make_embedder
 from rag.errors import PaperchatError
 from rag.index.catalog import ReadProgress
 from rag.index.lexical import query_terms, tokenize
-from rag.records import Answer, Citation, Hit
+from rag.records import Answer, Hit
 from rag.retrieval.retrieve import Filters, Mode, Retrieval, Retriever
 
 MAX_QUESTION_CHARS = 2000
@@ -65,27 +65,7 @@ def _visible(text: str) -> str:
     return " ".join("".join(kept).split())
 
 
-# A refusal is taken at its word unless the evidence clears the abstention bar by this much;
-# then the refusal is shown with the extractive answer under it (see docs/grounding.md).
-REFUSAL_MARGIN = 0.15
-# A model that gives no claim when the evidence clears that bar is asked once more (see
-# docs/generation.md for what it changed on the dev set).
-RETRY_REFUSALS = True
 WARM_PAPERS = 2000  # ~2-3 min of sentence embedding on 2 cores; beyond it, embed on first use
-
-
-def _citation(n: int, hit: Hit, passage: str) -> Citation:
-    p = hit.paper
-    source = p.source_names[0] if p.source_names else ""
-    return Citation(
-        n=n,
-        paper_id=p.id,
-        title=p.title,
-        authors=p.authors,
-        year=p.year,
-        source=source,
-        passage=passage,
-    )
 
 
 class PaperChat:
@@ -183,11 +163,9 @@ class PaperChat:
         if not self.covers(retrieval, filters):
             answer = self._abstain(question, retrieval, name)
             yield answer.text
-        elif name == "openai":
-            answer = yield from self._llm(question, standalone, retrieval, start)
         else:
-            answer = self._extractive(question, retrieval)
-            yield answer.text
+            job = Job(question, standalone, retrieval, start)
+            answer = yield from load_backend(name)(self, job)
         timings.update(answer.timings)
         timings["generation_ms"] = (time.perf_counter() - t_retrieved) * 1000
         timings["total_ms"] = (time.perf_counter() - start) * 1000
@@ -195,7 +173,7 @@ class PaperChat:
 
     def _standalone(self, question: str, history: Sequence[Turn], backend: str) -> str:
         """Rewrite a follow-up as a standalone question: by the LLM when one answers."""
-        if history and backend == "openai":
+        if history and backend in NEEDS_ENDPOINT:
             return condense_with_llm(self.chat_model(), question, history)
         return condense(question, history)
 
@@ -229,7 +207,7 @@ class PaperChat:
         name_terms = set(tokenize(retrieval.author or ""))
         return any(t not in name_terms for t in query_terms(retrieval.query))
 
-    def _answer_hits(self, retrieval: Retrieval) -> tuple[Hit, ...]:
+    def answer_hits(self, retrieval: Retrieval) -> tuple[Hit, ...]:
         """The papers an answer draws on: those close enough to the best one (both backends)."""
         return tuple(
             self.extractor.select_hits(
@@ -237,11 +215,12 @@ class PaperChat:
             )
         )
 
-    def _extractive(
+    def extractive(
         self, question: str, retrieval: Retrieval, notices: tuple[str, ...] = ()
     ) -> Answer:
+        """The extractive answer: each chosen paper's best sentences, cited and checked."""
         topical = self._topical(retrieval)
-        hits = self._answer_hits(retrieval)
+        hits = self.answer_hits(retrieval)
         per_paper = 2 if len(hits) == 1 else 1
         choices = self.extractor.choose(hits, retrieval.query, topical, per_paper)
         if topical and not retrieval.author:  # an author's papers are the answer themselves
@@ -249,7 +228,7 @@ class PaperChat:
         chosen = [c.hit for c in choices]
         grounded = self.checker.check(compose(choices, retrieval.author), chosen)
         citations = tuple(
-            _citation(n, c.hit, " ".join(c.sentences)) for n, c in enumerate(choices, 1)
+            citation(n, c.hit, " ".join(c.sentences)) for n, c in enumerate(choices, 1)
         )
         return Answer(
             question=question,
@@ -263,133 +242,19 @@ class PaperChat:
             claims=grounded.claims,
         )
 
-    def _llm(
-        self, question: str, standalone: str, retrieval: Retrieval, start: float
-    ) -> Generator[str, None, Answer]:
-        """The model's answer, from chosen evidence (or whole abstracts), checked claim by claim.
-
-        A model that gives no claim although the evidence clearly covers the question is asked
-        once more, with only the best paper's evidence and a nudge (RETRY_REFUSALS).
-        """
-        if self.settings.llm_evidence == "abstracts":
-            return (yield from self._llm_abstracts(question, standalone, retrieval))
-        model = self.chat_model()
-        hits = self._answer_hits(retrieval)
-        evidence = choose_evidence(self.extractor, hits, standalone)
-        structured = self.settings.structured_output and bool(getattr(model, "structured", False))
-        try:
-            out = yield from write_claims(model, standalone, evidence, hits, structured)
-            notices = out.notices
-            strong = retrieval.relevance >= self.settings.min_relevance + REFUSAL_MARGIN
-            if RETRY_REFUSALS and strong and not out.lines:
-                best = [e for e in evidence if e.source == 1]
-                out = yield from write_claims(
-                    model, standalone, best, hits, out.structured, nudge=True
-                )
-                notices += ("the model gave no claim at first; asked once more",) + out.notices
-        except LLMUnavailable as exc:
-            if not self.settings.llm_fallback:
-                raise
-            return self._fallback(question, retrieval, f"LLM endpoint unavailable ({exc})")
-        removed = tuple(f"[{n}]" for n in dict.fromkeys(out.missing))
-        notices += tuple(f"removed citation {r}: no such evidence" for r in removed)
-        text = compose_claims(out, hits)
-        answer = self._judged(question, retrieval, hits, text, out.reply, model.name, notices)
-        timing = {"first_claim_ms": (out.first_claim - start) * 1000} if out.first_claim else {}
-        return replace(answer, timings=timing, removed_citations=removed, model_reply=out.reply)
-
-    def _judged(
-        self,
-        question: str,
-        retrieval: Retrieval,
-        hits: tuple[Hit, ...],
-        text: str,
-        reply: str,
-        model: str,
-        notices: tuple[str, ...],
-    ) -> Answer:
-        """The claim check's verdict on rendered claims: the answer, a refusal or a fallback."""
-        if not text.strip() or is_refusal(text):
-            return self._refused(question, retrieval, reply, model)
-        grounded = self.checker.check(text, hits)
-        problem = grounded.problem(quoting=True)
-        if problem:
-            answer = self._fallback(question, retrieval, problem)
-            return replace(answer, model=model, model_reply=reply, notices=notices + answer.notices)
-        return Answer(
-            question=question,
-            text=grounded.text,
-            citations=_llm_citations(grounded, hits),
-            abstained=False,
-            backend="openai",
-            model=model,
-            hits=hits + tuple(h for h in retrieval.hits if h not in hits),
-            notices=notices + _claim_notices(grounded),
-            claims=grounded.claims,
-        )
-
-    def _llm_abstracts(
-        self, question: str, standalone: str, retrieval: Retrieval
-    ) -> Generator[str, None, Answer]:
-        """The model reads the retrieved abstracts whole (llm_evidence = "abstracts")."""
-        model = self.chat_model()
-        s = self.settings
-        messages, kept = fit_messages(
-            standalone, retrieval.hits, s.llm_context_tokens, s.max_answer_tokens
-        )
-        hits = retrieval.hits[:kept]
-        notices: tuple[str, ...] = ()
-        if kept < len(retrieval.hits):
-            notices = (
-                f"{len(retrieval.hits) - kept} lower-ranked sources left out to fit the "
-                f"model's context window ({s.llm_context_tokens} tokens)",
-            )
-        parts: list[str] = []
-        try:
-            for delta in model.stream(messages):
-                parts.append(delta)
-                yield delta
-        except LLMUnavailable as exc:
-            if not s.llm_fallback:
-                raise
-            return self._fallback(question, retrieval, f"LLM endpoint unavailable ({exc})")
-        raw = "".join(parts).strip()
-        if is_refusal(raw):
-            return self._refused(question, retrieval, raw, model.name)
-        checked = check_citations(raw, len(hits))
-        grounded = self.checker.check(checked.text, hits)
-        problem = grounded.problem() if raw else "the model's reply was empty"
-        if problem:
-            answer = self._fallback(question, retrieval, problem)
-            return replace(answer, model=model.name, model_reply=raw)
-        notices += tuple(f"removed citation {r}: no such source" for r in checked.removed)
-        notices += _claim_notices(grounded)
-        return Answer(
-            question=question,
-            text=grounded.text,
-            citations=_llm_citations(grounded, hits),
-            abstained=False,
-            backend="openai",
-            model=model.name,
-            hits=hits,
-            removed_citations=checked.removed,
-            notices=notices,
-            claims=grounded.claims,
-        )
-
-    def _fallback(self, question: str, retrieval: Retrieval, reason: str) -> Answer:
+    def fallback(self, question: str, retrieval: Retrieval, reason: str) -> Answer:
         """The extractive answer in place of a model reply that cannot be shown."""
         notice = f"{reason}; showing an extractive answer instead."
-        answer = self._extractive(question, retrieval, notices=(notice,))
+        answer = self.extractive(question, retrieval, notices=(notice,))
         return replace(answer, fallback=reason)
 
-    def _refused(self, question: str, retrieval: Retrieval, raw: str, model: str) -> Answer:
+    def refused(self, question: str, retrieval: Retrieval, raw: str, model: str) -> Answer:
         """Show a refusal, with the extractive answer under it when the evidence is strong."""
         if retrieval.relevance < self.settings.min_relevance + REFUSAL_MARGIN:
             return replace(
                 self._abstain(question, retrieval, "openai"), model=model, model_reply=raw
             )
-        extractive = self._extractive(question, retrieval)
+        extractive = self.extractive(question, retrieval)
         text = f"The model found no answer in the sources.\n\nExtractive answer:\n{extractive.text}"
         return replace(
             extractive,
@@ -403,37 +268,6 @@ class PaperChat:
                 "closely; the extractive answer from them is shown under the refusal",
             ),
         )
-
-
-def _llm_citations(grounded: Grounded, hits: Sequence[Hit]) -> tuple[Citation, ...]:
-    """One Citation per source the checked claims cite, its passage the first quote from it."""
-    quotes: dict[int, str] = {}
-    for claim in grounded.claims:
-        for n in claim.citations:
-            if claim.source == n and claim.quote and not quotes.get(n):
-                quotes[n] = claim.quote  # a quote from this source, even if cited earlier
-            else:
-                quotes.setdefault(n, "")
-    return tuple(
-        _citation(n, hits[n - 1], quotes[n] or " ".join(p.text for p in hits[n - 1].passages[:1]))
-        for n in sorted(quotes)
-    )
-
-
-def _claim_notices(grounded: Grounded) -> tuple[str, ...]:
-    added = sum(c.status == "added" for c in grounded.claims)
-    recited = sum(c.status == "recited" for c in grounded.claims)
-    notes = []
-    if grounded.unsupported:
-        notes.append(
-            f"{grounded.unsupported} of {len(grounded.claims)} claims are not supported by the "
-            f"sources and are marked (unsupported)"
-        )
-    if added:
-        notes.append(f"citation added to {added} uncited claim{'s' * (added > 1)}")
-    if recited:
-        notes.append(f"citation corrected on {recited} claim{'s' * (recited > 1)}")
-    return tuple(notes)
 
 
 __all__ = ["PaperChat", "Turn", "QuestionError", "LLMError", "validate_question", "Filters"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import httpx
 import pytest
@@ -289,3 +290,40 @@ def test_library_api_reuses_one_session(seed_settings, embedder) -> None:  # typ
     answer = rag.ask("How does STeCa calibrate trajectories?", copy)
     assert answer.citations and answer.citations[0].title.startswith("STeCa")
     assert rag.search("token skipping", copy, k=2).hits[0].paper.title.startswith("TokenSkip")
+
+
+def echo_backend(chat: Any, job: Any) -> Any:
+    """A backend for the registry test: the best paper's title, cited and checked."""
+    from rag.answer.backends import citation
+    from rag.records import Answer
+
+    hit = chat.answer_hits(job.retrieval)[0]
+    grounded = chat.checker.check(f"{hit.paper.abstract.split('. ')[0]} [1].", [hit])
+    yield grounded.text
+    return Answer(
+        question=job.question,
+        text=grounded.text,
+        citations=(citation(1, hit, grounded.claims[0].quote or ""),),
+        abstained=False,
+        backend="echo",
+        model=None,
+        hits=job.retrieval.hits,
+        claims=grounded.claims,
+    )
+
+
+def test_a_backend_is_one_function_and_one_registry_line(
+    seed_session: PaperChat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pydantic import ValidationError
+
+    from rag import config
+    from rag.answer import registry
+
+    monkeypatch.setitem(registry.REGISTRY, "echo", "tests.test_pipeline:echo_backend")
+    monkeypatch.setattr(config, "BACKENDS", ("auto", *registry.REGISTRY))
+    answer = seed_session.ask("How does STeCa calibrate trajectories?", backend="echo")
+    assert answer.backend == "echo" and answer.citations[0].title.startswith("STeCa")
+    assert answer.claims[0].supported and answer.timings["total_ms"] > 0
+    with pytest.raises(ValidationError):
+        seed_session.settings.model_validate({"backend": "nonesuch"})
