@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rag.answer.registry import REGISTRY
+from rag.answer.backends.registry import REGISTRY
 from rag.embed.base import BUNDLED, ONNX_FP32, ONNX_INT8, default_model_cache
 from rag.paths import default_data_dir
 
@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     backend: str = Field(
         "auto",
         description="Answer backend: auto (openai if configured, else extractive) or any name "
-        "in rag.answer.registry.",
+        "in rag.answer.backends.registry.",
     )
     min_relevance: float = Field(
         0.4, description="Evidence score below which an answer abstains (see docs/abstention.md)."

@@ -9,12 +9,12 @@ from dataclasses import replace
 
 from rag.answer.backends import Job, citation
 from rag.answer.backends import load as load_backend
+from rag.answer.backends.model import REFUSAL_MARGIN
+from rag.answer.backends.registry import NEEDS_ENDPOINT
 from rag.answer.conversation import Turn, condense, condense_with_llm
 from rag.answer.extractive import Extractor, compose
 from rag.answer.grounding import ClaimChecker
 from rag.answer.llm import ChatModel, LLMError, OpenAIChat
-from rag.answer.model import REFUSAL_MARGIN
-from rag.answer.registry import NEEDS_ENDPOINT
 from rag.answer.sentences import SentenceBank
 from rag.config import Settings
 from rag.embed import Embedder, make_embedder

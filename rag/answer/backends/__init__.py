@@ -2,7 +2,7 @@
 
 A backend is a function `answer(chat: Answering, job: Job) -> Generator[str, None, Answer]`:
 it yields the answer text as it is written and returns the finished Answer, every claim put
-through `chat.checker` (the claim check). Register it in `rag.answer.registry`.
+through `chat.checker` (the claim check). Register it in `rag.answer.backends.registry`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING, Protocol
 
-from rag.answer.registry import REGISTRY
+from rag.answer.backends.registry import REGISTRY
 from rag.records import Citation, Hit
 
 if TYPE_CHECKING:

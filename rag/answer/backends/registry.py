@@ -6,7 +6,7 @@ name listed. This module imports nothing, so `rag.config` can read it.
 """
 
 REGISTRY: dict[str, str] = {
-    "extractive": "rag.answer.verbatim:answer",  # no LLM: the abstracts' own sentences
-    "openai": "rag.answer.model:answer",  # any OpenAI-compatible chat endpoint
+    "extractive": "rag.answer.backends.verbatim:answer",  # no LLM: the abstracts' own sentences
+    "openai": "rag.answer.backends.model:answer",  # any OpenAI-compatible chat endpoint
 }
 NEEDS_ENDPOINT = frozenset({"openai"})  # backends that call a chat model (and condense with it)
