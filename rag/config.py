@@ -8,9 +8,9 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from rag.answer.backends.registry import REGISTRY
 from rag.embed.base import BUNDLED, ONNX_FP32, ONNX_INT8, default_model_cache
 from rag.paths import default_data_dir
+from rag.registry import REGISTRY
 
 TokenHeader = Literal["X-Chroma-Token", "Authorization"]
 DEFAULT_TENANT, DEFAULT_DATABASE = "default_tenant", "default_database"  # Chroma's own defaults
@@ -93,7 +93,7 @@ class Settings(BaseSettings):
     backend: str = Field(
         "auto",
         description="Answer backend: auto (openai if configured, else extractive) or any name "
-        "in rag.answer.backends.registry.",
+        "in rag.registry.",
     )
     min_relevance: float = Field(
         0.4, description="Evidence score below which an answer abstains (see docs/abstention.md)."

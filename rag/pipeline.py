@@ -10,7 +10,6 @@ from dataclasses import replace
 from rag.answer.backends import Job, citation
 from rag.answer.backends import load as load_backend
 from rag.answer.backends.model import REFUSAL_MARGIN
-from rag.answer.backends.registry import NEEDS_ENDPOINT
 from rag.answer.conversation import Turn, condense, condense_with_llm
 from rag.answer.extractive import Extractor, compose
 from rag.answer.grounding import ClaimChecker
@@ -22,6 +21,7 @@ from rag.errors import PaperchatError
 from rag.index.catalog import ReadProgress
 from rag.index.lexical import query_terms, tokenize
 from rag.records import Answer, Hit
+from rag.registry import NEEDS_ENDPOINT
 from rag.retrieval.retrieve import Filters, Mode, Retrieval, Retriever
 
 MAX_QUESTION_CHARS = 2000

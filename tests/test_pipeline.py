@@ -317,8 +317,7 @@ def test_a_backend_is_one_function_and_one_registry_line(
 ) -> None:
     from pydantic import ValidationError
 
-    from rag import config
-    from rag.answer.backends import registry
+    from rag import config, registry
 
     monkeypatch.setitem(registry.REGISTRY, "echo", "tests.test_pipeline:echo_backend")
     monkeypatch.setattr(config, "BACKENDS", ("auto", *registry.REGISTRY))

@@ -2,7 +2,7 @@
 
 A backend is a function `answer(chat: Answering, job: Job) -> Generator[str, None, Answer]`:
 it yields the answer text as it is written and returns the finished Answer, every claim put
-through `chat.checker` (the claim check). Register it in `rag.answer.backends.registry`.
+through `chat.checker` (the claim check). Register it in `rag.registry`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import TYPE_CHECKING, Protocol
 
-from rag.answer.backends.registry import REGISTRY
 from rag.records import Citation, Hit
+from rag.registry import REGISTRY
 
 if TYPE_CHECKING:
     from rag.answer.extractive import Extractor
