@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.answer.extractive import Extractor
-from rag.answer.sentences import is_dangling
+from rag.answer.sentences import leans_back
 from rag.index.lexical import query_terms
 from rag.records import Hit
 
@@ -45,8 +45,8 @@ def units_of(sentences: Sequence[str], picked: Sequence[int]) -> list[tuple[int,
     out = []
     for i in sorted(chosen):
         before = i - 1
-        leans = i > 0 and is_dangling(sentences[i]) and not sentences[before].endswith("?")
-        start = before if leans and before not in chosen and before not in taken else i
+        leans = leans_back(sentences, i) and before not in chosen and before not in taken
+        start = before if leans else i
         taken.update(range(start, i + 1))
         out.append((start, i + 1))
     return out

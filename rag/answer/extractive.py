@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.answer.sentences import PaperSentences, SentenceBank, is_dangling
+from rag.answer.sentences import PaperSentences, SentenceBank, leans_back
 from rag.index.lexical import query_terms, tokenize
 from rag.records import Hit
 from rag.retrieval.retrieve import AUTHOR_BOOST
@@ -182,8 +182,7 @@ def spans(sentences: Sequence[str], picked: Sequence[int]) -> list[tuple[int, in
     leans on it, overlapping or touching runs merged, so no sentence is said twice."""
     runs: list[tuple[int, int]] = []
     for i in sorted(picked):
-        leans = i > 0 and is_dangling(sentences[i]) and not sentences[i - 1].endswith("?")
-        start = i - 1 if leans else i
+        start = i - 1 if leans_back(sentences, i) else i
         if runs and start <= runs[-1][1]:
             runs[-1] = (runs[-1][0], max(runs[-1][1], i + 1))
         else:

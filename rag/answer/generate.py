@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from rag.answer.evidence import Evidence
 from rag.answer.llm import ChatMessage, ChatModel, StructuredUnsupported
 from rag.records import Hit
+from rag.text import split_sentences
 
 MAX_CLAIMS = 4
 MAX_SENTENCES = 2  # a claim's sentences past this are dropped: a claim is not a pasted abstract
@@ -114,6 +115,11 @@ def _draft(text: object, evidence: object) -> Drafted | None:
     return Drafted(re.sub(r"\s+([.,;:!?])", r"\1", " ".join(text.split())), cited)
 
 
+def _matched(m: re.Match[str]) -> Drafted | None:
+    """The claim a `_CLAIM` match spells out."""
+    return _draft(_unescape(m.group(1)), [int(x) for x in re.findall(r"\d+", m.group(2))])
+
+
 def parse_claims(reply: str) -> list[Drafted]:
     """The claims of a JSON reply; of a truncated one, those that were complete."""
     try:
@@ -125,10 +131,7 @@ def parse_claims(reply: str) -> list[Drafted]:
             _draft(c.get("text"), c.get("evidence")) for c in data["claims"] if isinstance(c, dict)
         ]
         return [d for d in found if d]
-    found = []
-    for m in _CLAIM.finditer(reply):
-        numbers = [int(x) for x in re.findall(r"\d+", m.group(2))]
-        found.append(_draft(_unescape(m.group(1)), numbers))
+    found = [_matched(m) for m in _CLAIM.finditer(reply)]
     return [d for d in found if d]
 
 
@@ -141,8 +144,7 @@ def stream_claims(deltas: Iterator[str]) -> Iterator[tuple[str, Drafted | None]]
         yield delta, None
         complete = list(_CLAIM.finditer(buffer))
         for m in complete[done:]:
-            numbers = [int(x) for x in re.findall(r"\d+", m.group(2))]
-            drafted = _draft(_unescape(m.group(1)), numbers)
+            drafted = _matched(m)
             if drafted:
                 yield "", drafted
         done = len(complete)
@@ -160,8 +162,6 @@ def render(claim: Drafted, evidence: Sequence[Evidence]) -> tuple[str, tuple[int
     by_n = {e.n: e for e in evidence}
     sources = tuple(dict.fromkeys(by_n[n].source for n in claim.evidence if n in by_n))
     missing = tuple(n for n in claim.evidence if n not in by_n)
-    from rag.text import split_sentences
-
     text = re.sub(r"\s*\[\d{1,3}\]", "", claim.text)
     body, end = _sentence_end(" ".join(split_sentences(text)[:MAX_SENTENCES]) or text)
     markers = "".join(f"[{s}]" for s in sources)
@@ -173,8 +173,6 @@ _TEXT_MARKER = re.compile(r"\[(\d{1,3})\]")
 
 def plain_claims(reply: str) -> list[Drafted]:
     """Claims from a plain-text reply: one per sentence, its [n] markers as evidence numbers."""
-    from rag.text import split_sentences
-
     out = []
     for line in reply.splitlines():
         line = re.sub(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+", "", line).strip()

@@ -77,6 +77,12 @@ def is_dangling(sentence: str) -> bool:
     return bool(_DEMONSTRATIVE.search(sentence) or _CONNECTIVE_START.match(sentence.strip()))
 
 
+def leans_back(sentences: Sequence[str], i: int) -> bool:
+    """Tell whether sentence i should be shown with the one before it: it leans on it, and
+    that one is no question (a question is never shown as an answer)."""
+    return i > 0 and is_dangling(sentences[i]) and not sentences[i - 1].endswith("?")
+
+
 @dataclass(frozen=True)
 class PaperSentences:
     """One paper's abstract split into sentences, with a unit vector per sentence."""

@@ -80,17 +80,8 @@ def _judged(
     if problem:
         answer = chat.fallback(question, retrieval, problem)
         return replace(answer, model=model, model_reply=reply, notices=notices + answer.notices)
-    return Answer(
-        question=question,
-        text=grounded.text,
-        citations=_llm_citations(grounded, hits),
-        abstained=False,
-        backend="openai",
-        model=model,
-        hits=hits + tuple(h for h in retrieval.hits if h not in hits),
-        notices=notices + _claim_notices(grounded),
-        claims=grounded.claims,
-    )
+    shown = _shown(question, grounded, hits, model, notices)
+    return replace(shown, hits=hits + tuple(h for h in retrieval.hits if h not in hits))
 
 
 def _from_abstracts(chat: Answering, job: Job) -> Generator[str, None, Answer]:
@@ -127,17 +118,27 @@ def _from_abstracts(chat: Answering, job: Job) -> Generator[str, None, Answer]:
         answer = chat.fallback(question, retrieval, problem)
         return replace(answer, model=model.name, model_reply=raw)
     notices += tuple(f"removed citation {r}: no such source" for r in checked.removed)
-    notices += _claim_notices(grounded)
+    shown = _shown(question, grounded, hits, model.name, notices)
+    return replace(shown, removed_citations=checked.removed)
+
+
+def _shown(
+    question: str,
+    grounded: Grounded,
+    hits: Sequence[Hit],
+    model: str,
+    notices: tuple[str, ...],
+) -> Answer:
+    """The model's checked answer as shown: its claims, their citations and notices."""
     return Answer(
         question=question,
         text=grounded.text,
         citations=_llm_citations(grounded, hits),
         abstained=False,
         backend="openai",
-        model=model.name,
-        hits=hits,
-        removed_citations=checked.removed,
-        notices=notices,
+        model=model,
+        hits=tuple(hits),
+        notices=notices + _claim_notices(grounded),
         claims=grounded.claims,
     )
 
