@@ -15,9 +15,10 @@ import httpx
 import pytest
 
 from eval.replies import Replay
-from rag.answer.evidence import choose_evidence, units_of
+from rag.answer.evidence import choose_evidence, interleave, units_of
 from rag.answer.extractive import spans
 from rag.answer.generate import (
+    MAX_CLAIMS,
     SCHEMA,
     Drafted,
     build_messages,
@@ -253,6 +254,40 @@ def test_plain_text_endpoint_gets_the_evidence_prompt_and_is_checked(
     assert answer.citations[0].title.startswith("TokenSkip")
 
 
+def test_a_text_reply_streams_claims_by_line_and_is_cut_at_the_claim_limit(
+    seed_session: PaperChat,
+) -> None:
+    """A small model asked for text copies the evidence lines with their paper tags and goes
+    on to the end of the evidence: the tag is dropped and the request closed at MAX_CLAIMS."""
+    hits, evidence = _evidence(seed_session, COT)
+    title = hits[0].paper.title
+    first = [e for e in evidence if e.source == 1][:6]
+    lines = [f"({title}) {e.text} [{e.n}]" for e in first]
+    closed: list[bool] = []
+
+    class Echo(Replay):
+        def stream(self, messages: Any, schema: Any = None) -> Any:
+            def pieces() -> Any:
+                try:
+                    yield from super(Echo, self).stream(messages)
+                finally:
+                    closed.append(True)
+
+            return pieces()
+
+    session = _session(seed_session, "\n".join(lines), structured=False)
+    session._chat = Echo("\n".join(lines), "echo")  # type: ignore[assignment]
+    items = list(session.stream(COT, backend="openai"))
+    answer = items[-1]
+    assert isinstance(answer, Answer) and answer.fallback is None
+    assert len(answer.claims) == MAX_CLAIMS < len(lines) and closed == [True]
+    assert all(title not in c.text for c in answer.claims)
+    assert answer.claims[0].text.startswith(first[0].text.split()[0])
+    streamed = "".join(x for x in items if isinstance(x, str))
+    assert streamed.startswith(first[0].text[:40]) and title not in streamed
+    assert_grounded(answer)
+
+
 def test_an_endpoint_without_json_schema_is_asked_for_text_with_one_notice(
     seed_session: PaperChat,
 ) -> None:
@@ -322,3 +357,8 @@ def test_an_endpoint_that_takes_no_schema_raises_structured_unsupported() -> Non
     with pytest.raises(StructuredUnsupported):
         model.stream([ChatMessage("user", "q")], schema=SCHEMA)
     assert "".join(model.stream([ChatMessage("user", "q")])) == "plain"
+
+
+def test_evidence_takes_each_papers_best_unit_before_any_paper_gives_a_second() -> None:
+    units = [(1, "a1", 0.9), (1, "a2", 0.8), (1, "a3", 0.7), (2, "b1", 0.6), (3, "c1", 0.5)]
+    assert [text for _, text, _ in interleave(units)] == ["a1", "b1", "c1", "a2", "a3"]

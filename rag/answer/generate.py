@@ -171,11 +171,28 @@ def render(claim: Drafted, evidence: Sequence[Evidence]) -> tuple[str, tuple[int
 _TEXT_MARKER = re.compile(r"\[(\d{1,3})\]")
 
 
-def plain_claims(reply: str) -> list[Drafted]:
-    """Claims from a plain-text reply: one per sentence, its [n] markers as evidence numbers."""
+# "(Title, 2024) ..." or "Title: ...": a model copying an evidence line with its paper's tag
+_TAG = re.compile(r"^\s*(?:\((?P<paren>[^()]{8,}?)(?:,\s*\d{4})?\)|(?P<colon>[^:]{8,}):)\s*")
+
+
+def _untagged(line: str, titles: Sequence[str]) -> str:
+    """A line without a leading copy of a retrieved paper's title tag."""
+    m = _TAG.match(line)
+    if not m:
+        return line
+    tag = (m.group("paren") or m.group("colon")).strip().rstrip("…").casefold()
+    share = 0.0 if m.group("paren") else 0.6  # "Name: what it does" keeps its subject
+    copied = any(t.startswith(tag) and len(tag) >= share * len(t) for t in titles)
+    return line[m.end() :] if copied else line
+
+
+def plain_claims(reply: str, titles: Sequence[str] = ()) -> list[Drafted]:
+    """Claims from a plain-text reply: one per sentence, its [n] markers as evidence numbers;
+    a leading copy of a paper's title tag (one of `titles`, casefolded) is dropped."""
     out = []
     for line in reply.splitlines():
         line = re.sub(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+", "", line).strip()
+        line = _untagged(line, titles)
         for sentence in split_sentences(line):
             numbers = [int(n) for n in _TEXT_MARKER.findall(sentence)]
             drafted = _draft(_TEXT_MARKER.sub("", sentence), numbers)
@@ -195,6 +212,14 @@ class Written:
     first_claim: float | None = None  # perf_counter() when the first claim was complete
     notices: tuple[str, ...] = ()
     structured: bool = False
+
+    def add(self, claim: Drafted, evidence: Sequence[Evidence]) -> str:
+        """Render a claim, keep it with its papers and missing numbers; return its line."""
+        line, gone = render(claim, evidence)
+        self.lines.append(line)
+        self.sources.append(sources_of(claim, evidence))
+        self.missing += gone
+        return line
 
 
 def write_claims(
@@ -222,29 +247,48 @@ def write_claims(
     if deltas is None:
         deltas = model.stream(build_messages(question, evidence, hits, False, nudge))
     raw: list[str] = []
-    if out.structured:
-        for delta, drafted in stream_claims(deltas):
-            raw.append(delta)
-            if drafted is not None:
-                line, gone = render(drafted, evidence)
-                out.lines.append(line)
-                out.sources.append(sources_of(drafted, evidence))
-                out.missing += gone
-                out.first_claim = out.first_claim or time.perf_counter()
-                yield ("" if len(out.lines) == 1 else " ") + line
-    else:
+    drafts = _json_claims(deltas, raw) if out.structured else _text_claims(deltas, raw, hits)
+    for drafted in drafts:
+        line = out.add(drafted, evidence)
+        out.first_claim = out.first_claim or time.perf_counter()
+        yield ("" if len(out.lines) == 1 else " ") + line
+    out.reply = "".join(raw).strip()
+    whole = parse_claims(out.reply) if out.structured else []
+    if len(whole) > len(out.lines):  # JSON the stream's pattern missed (e.g. keys reordered)
+        out.lines, out.sources, out.missing = [], [], []
+        for drafted in whole:
+            out.add(drafted, evidence)
+    return out
+
+
+def _json_claims(deltas: Iterator[str], raw: list[str]) -> Iterator[Drafted]:
+    """The claims of a JSON reply as each object completes (the deltas kept in `raw`)."""
+    for delta, drafted in stream_claims(deltas):
+        raw.append(delta)
+        if drafted is not None:
+            yield drafted
+
+
+def _text_claims(deltas: Iterator[str], raw: list[str], hits: Sequence[Hit]) -> Iterator[Drafted]:
+    """The claims of a plain-text reply as each line completes; the request is closed once
+    MAX_CLAIMS claims are in (a small model otherwise goes on copying the whole evidence)."""
+    titles = [h.paper.title.casefold() for h in hits]
+    buffer, count = "", 0
+    try:
         for delta in deltas:
             raw.append(delta)
-            out.first_claim = out.first_claim or time.perf_counter()
-            yield delta
-    out.reply = "".join(raw).strip()
-    drafts = parse_claims(out.reply) if out.structured else plain_claims(out.reply)
-    if not out.structured or len(drafts) != len(out.lines):  # text, or JSON the stream missed
-        rendered = [render(d, evidence) for d in drafts]
-        out.lines = [line for line, _ in rendered]
-        out.sources = [sources_of(d, evidence) for d in drafts]
-        out.missing = [n for _, gone in rendered for n in gone]
-    return out
+            *lines, buffer = (buffer + delta).split("\n")
+            for line in lines:
+                for drafted in plain_claims(line, titles)[: MAX_CLAIMS - count]:
+                    count += 1
+                    yield drafted
+            if count >= MAX_CLAIMS:
+                return
+        yield from plain_claims(buffer, titles)[: MAX_CLAIMS - count]
+    finally:
+        close = getattr(deltas, "close", None)
+        if callable(close):
+            close()
 
 
 def sources_of(claim: Drafted, evidence: Sequence[Evidence]) -> tuple[int, ...]:
