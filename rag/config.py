@@ -136,11 +136,19 @@ class Settings(BaseSettings):
         description="What the LLM reads: the chosen evidence sentences (small and fast, made "
         "for local models) or the retrieved abstracts whole (for large-context models).",
     )
-    structured_output: bool = Field(
-        True,
-        description="Ask the endpoint for JSON claims through a response_format JSON schema "
-        "(plain text with [n] citations when it takes none, or when false).",
+    structured_output: Literal["auto", "json", "text"] = Field(
+        "auto",
+        description="How the LLM writes its claims: json (a response_format JSON schema, in "
+        "whichever form the endpoint takes), text (one claim per line with [n] citations) or "
+        "auto (JSON where the endpoint takes OpenAI's json_schema form, else text).",
     )
+
+    @field_validator("structured_output", mode="before")
+    @classmethod
+    def _format_from_bool(cls, value: object) -> object:
+        """true/false (the setting's older form) mean json/text."""
+        word = str(value).strip().lower()
+        return {"true": "json", "1": "json", "false": "text", "0": "text"}.get(word, value)
 
     @field_validator("backend")
     @classmethod

@@ -13,7 +13,7 @@ from rag.answer.backends.model import REFUSAL_MARGIN
 from rag.answer.conversation import Turn, condense, condense_with_llm
 from rag.answer.extractive import Extractor, compose
 from rag.answer.grounding import ClaimChecker
-from rag.answer.llm import ChatModel, LLMError, OpenAIChat
+from rag.answer.llm import FORMS_FOR, ChatModel, LLMError, OpenAIChat
 from rag.answer.sentences import SentenceBank
 from rag.config import Settings
 from rag.embed import Embedder, make_embedder
@@ -115,6 +115,7 @@ class PaperChat:
                 temperature=s.temperature,
                 max_tokens=s.max_answer_tokens,
                 timeout=s.request_timeout,
+                forms=FORMS_FOR[s.structured_output],
             )
         return self._chat
 

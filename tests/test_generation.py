@@ -29,6 +29,7 @@ from rag.answer.generate import (
 )
 from rag.answer.llm import ChatMessage, OpenAIChat, StructuredUnsupported
 from rag.answer.sentences import is_instruction, trusted_sentences
+from rag.config import Settings
 from rag.pipeline import PaperChat
 from rag.records import Answer
 from tests.test_grounding import assert_grounded
@@ -157,9 +158,10 @@ def test_render_cites_papers_and_reports_evidence_that_does_not_exist(
     assert line == "TokenSkip skips tokens [1]." and missing == (99,)
     long = Drafted("One. Two. Three. Four.", (1,))
     assert render(long, evidence)[0] == "One. Two [1]."  # a claim is no pasted abstract
-    assert plain_claims("- A is fast [2].\n- B is slow [1][3].") == [
+    assert plain_claims("- A is fast [2].\n- B is slow [1][3].\nC is new. [4]") == [
         Drafted("A is fast.", (2,)),
         Drafted("B is slow.", (1, 3)),
+        Drafted("C is new.", (4,)),
     ]
 
 
@@ -281,10 +283,11 @@ def test_a_text_reply_streams_claims_by_line_and_is_cut_at_the_claim_limit(
     answer = items[-1]
     assert isinstance(answer, Answer) and answer.fallback is None
     assert len(answer.claims) == MAX_CLAIMS < len(lines) and closed == [True]
-    assert all(title not in c.text for c in answer.claims)
-    assert answer.claims[0].text.startswith(first[0].text.split()[0])
+    assert all(f"({title}" not in c.text for c in answer.claims)
+    assert first[0].text.rstrip(".") in answer.claims[0].text
+    assert all(c.citations == (1,) for c in answer.claims)  # "text. [n]" keeps its marker
     streamed = "".join(x for x in items if isinstance(x, str))
-    assert streamed.startswith(first[0].text[:40]) and title not in streamed
+    assert streamed.startswith(first[0].text[:40]) and f"({title}" not in streamed
     assert_grounded(answer)
 
 
@@ -356,7 +359,50 @@ def test_an_endpoint_that_takes_no_schema_raises_structured_unsupported() -> Non
     model = OpenAIChat("m", None, "http://llm.test/v1", http_client=client)
     with pytest.raises(StructuredUnsupported):
         model.stream([ChatMessage("user", "q")], schema=SCHEMA)
+    assert not model.structured  # asked once: the pipeline asks for plain text from now on
     assert "".join(model.stream([ChatMessage("user", "q")])) == "plain"
+
+
+@pytest.mark.parametrize(
+    "setting, forms",
+    [("auto", ["json_schema"]), ("json", ["json_schema", "json_object"]), ("text", [])],
+)
+def test_each_structured_output_setting_tries_its_forms_on_llama_cpp_pythons_server(
+    seed_session: PaperChat, setting: str, forms: list[str]
+) -> None:
+    """llama-cpp-python's server takes only `json_object` + schema: `auto` asks it for text
+    (its grammar sampling is the slow part there), `json` for JSON; each asks once."""
+    sent: list[str | None] = []
+    hits, evidence = _evidence(seed_session, COT)
+    skip = next(e for e in evidence if "skip less important tokens" in e.text)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        form = (body.get("response_format") or {}).get("type")
+        sent.append(form)
+        if form == "json_schema":
+            return httpx.Response(500, json={"error": {"message": "response_format: json_object"}})
+        if form == "json_object":
+            return _sse(json.dumps({"claims": [{"text": skip.text, "evidence": [skip.n]}]}))
+        return _sse(f"{skip.text} [{skip.n}]")
+
+    settings = seed_session.settings.model_copy(
+        update={"structured_output": setting, "openai_base_url": "http://llm.test/v1"}
+    )
+    session = PaperChat.__new__(PaperChat)
+    session.__dict__.update(seed_session.__dict__)
+    session.settings, session._chat = settings, None
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    session.chat_model()._client = session.chat_model()._client.with_options(http_client=client)  # type: ignore[attr-defined]
+    answers = [session.ask(COT, backend="openai") for _ in range(2)]
+    assert sent[: len(forms)] == forms and sent[len(forms) :] in ([None, None], ["json_object"])
+    assert all(a.fallback is None and a.claims[0].supported for a in answers)
+    assert sum(bool(a.notices) for a in answers) == (setting == "auto")
+
+
+def test_structured_output_takes_its_older_true_false_form() -> None:
+    assert Settings(structured_output="true").structured_output == "json"  # type: ignore[arg-type]
+    assert Settings(structured_output="false").structured_output == "text"  # type: ignore[arg-type]
 
 
 def test_evidence_takes_each_papers_best_unit_before_any_paper_gives_a_second() -> None:

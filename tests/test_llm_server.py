@@ -91,11 +91,20 @@ def llm_settings(seed_settings: Settings, llama_server: str) -> Settings:
     )
 
 
+# Of the 6 questions, how many SmolLM2-135M answers itself (greedy, so the same every run):
+# 5 of 6 in plain text, which `auto` picks on this server; as JSON claims it writes titles,
+# questions or nothing (docs/generation.md), so none is asserted there.
+OWN_ANSWERS = {"auto": 4, "json": 0}
+
+
+@pytest.mark.parametrize("form", ["auto", "json"])
 def test_answers_stream_and_every_claim_shown_is_grounded_or_marked(
     llm_settings: Settings,
     embedder,  # type: ignore[no-untyped-def]
+    form: str,
 ) -> None:
-    session = PaperChat(llm_settings, embedder=embedder)
+    settings = llm_settings.model_copy(update={"structured_output": form})
+    session = PaperChat(settings, embedder=embedder)
     outcomes = []
     for question in QUESTIONS:
         deltas: list[str] = []
@@ -107,9 +116,12 @@ def test_answers_stream_and_every_claim_shown_is_grounded_or_marked(
                 deltas.append(item)
         assert final is not None and not final.abstained
         assert final.model == "smollm2" and final.timings["total_ms"] > 0
-        # the structured path: the endpoint took the JSON schema, the reply is JSON claims
-        assert (final.model_reply or "").lstrip().startswith("{"), final.model_reply
-        assert not any("JSON schema" in n for n in final.notices)
+        json_reply = (final.model_reply or "").lstrip().startswith("{")
+        notice = any("JSON schema" in n for n in final.notices)
+        if form == "json":  # the endpoint took the schema in llama-cpp-python's form
+            assert json_reply and not notice, final.model_reply
+        else:  # auto tried OpenAI's form once, was refused, and asked for text
+            assert not json_reply and notice == (question == QUESTIONS[0])
         assert "{" not in "".join(deltas)  # claims stream as text, never raw JSON
         assert_grounded(final)
         if final.fallback is None:
@@ -120,10 +132,8 @@ def test_answers_stream_and_every_claim_shown_is_grounded_or_marked(
             assert final.notices and final.citations
             assert all(c.supported for c in final.claims)
         outcomes.append(final.fallback or final.backend)
-    # SmolLM2-135M writes titles, questions or nothing as its claims: 0 of these 6 shown as its
-    # own answer (docs/generation.md); what is asserted is that none of that reaches the user
-    # unmarked, and that the structured path was the one used.
-    print("outcomes:", outcomes)
+    print(form, "outcomes:", outcomes)
+    assert outcomes.count("openai") >= OWN_ANSWERS[form]
 
 
 def test_an_injected_abstract_never_becomes_a_cited_claim_from_the_real_model(

@@ -198,6 +198,10 @@ def plain_claims(reply: str, titles: Sequence[str] = ()) -> list[Drafted]:
             drafted = _draft(_TEXT_MARKER.sub("", sentence), numbers)
             if drafted:
                 out.append(drafted)
+            elif numbers and out:  # "... tokens. [3]": the markers belong to the claim before
+                out[-1] = Drafted(
+                    out[-1].text, tuple(dict.fromkeys(out[-1].evidence + tuple(numbers)))
+                )
     return out
 
 

@@ -41,7 +41,8 @@ def answer(chat: Answering, job: Job) -> Generator[str, None, Answer]:
     model = chat.chat_model()
     hits = chat.answer_hits(retrieval)
     evidence = choose_evidence(chat.extractor, hits, standalone)
-    structured = chat.settings.structured_output and bool(getattr(model, "structured", False))
+    asked = chat.settings.structured_output != "text"
+    structured = asked and bool(getattr(model, "structured", False))
     try:
         out = yield from write_claims(model, standalone, evidence, hits, structured)
         notices = out.notices
