@@ -25,6 +25,7 @@ from rag.answer.generate import (
     parse_claims,
     plain_claims,
     render,
+    short_title,
     stream_claims,
 )
 from rag.answer.llm import ChatMessage, OpenAIChat, StructuredUnsupported
@@ -158,10 +159,11 @@ def test_render_cites_papers_and_reports_evidence_that_does_not_exist(
     assert line == "TokenSkip skips tokens [1]." and missing == (99,)
     long = Drafted("One. Two. Three. Four.", (1,))
     assert render(long, evidence)[0] == "One. Two [1]."  # a claim is no pasted abstract
-    assert plain_claims("- A is fast [2].\n- B is slow [1][3].\nC is new. [4]") == [
+    assert plain_claims("- A is fast [2].\n- B is slow [1][3].\nC is new. [4]\n[5] D is old.") == [
         Drafted("A is fast.", (2,)),
         Drafted("B is slow.", (1, 3)),
         Drafted("C is new.", (4,)),
+        Drafted("D is old.", (5,)),  # the evidence line's own numbering, copied
     ]
 
 
@@ -172,7 +174,9 @@ def test_prompt_is_evidence_not_abstracts_and_restates_the_question(
     system, user = build_messages(COT, evidence, hits, structured=True)
     assert "Copying an evidence sentence word for word is fine" in system.content
     assert user.content.count(COT) == 2
-    assert f"[1] ({hits[0].paper.title}" in user.content
+    assert f"[1] ({short_title(hits[0].paper.title)}" in user.content
+    assert short_title("TokenSkip: Controllable CoT Compression") == "TokenSkip"
+    assert short_title("One two three four five six seven") == "One two three four five six…"
     whole = sum(len(h.paper.abstract) for h in hits)
     assert len(user.content) < whole  # quotes, not whole abstracts
 

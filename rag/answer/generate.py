@@ -65,12 +65,22 @@ def _quote(text: str) -> str:
     return re.sub(r"\s+", " ", text).replace("<", "‹").replace(">", "›")
 
 
+def short_title(title: str, words: int = 6) -> str:
+    """A paper's name for an evidence line: its title up to a colon ("TokenSkip"), or its first
+    words (a title is a quarter of the prompt when repeated in full on every line)."""
+    head = title.split(":")[0].strip()
+    if head != title and len(head.split()) <= words:
+        return head
+    cut = title.split()
+    return " ".join(cut[:words]) + ("…" if len(cut) > words else "")
+
+
 def format_evidence(evidence: Sequence[Evidence], hits: Sequence[Hit]) -> str:
-    """One line per evidence unit: its number, the paper's title and year, the quote."""
+    """One line per evidence unit: its number, the paper's short title and year, the quote."""
     lines = []
     for e in evidence:
         p = hits[e.source - 1].paper
-        where = _quote(p.title[:120]) + (f", {p.year}" if p.year else "")
+        where = _quote(short_title(p.title)) + (f", {p.year}" if p.year else "")
         lines.append(f"[{e.n}] ({where}) {_quote(e.text)}")
     return "\n".join(lines)
 
@@ -172,7 +182,7 @@ _TEXT_MARKER = re.compile(r"\[(\d{1,3})\]")
 
 
 # "(Title, 2024) ..." or "Title: ...": a model copying an evidence line with its paper's tag
-_TAG = re.compile(r"^\s*(?:\((?P<paren>[^()]{8,}?)(?:,\s*\d{4})?\)|(?P<colon>[^:]{8,}):)\s*")
+_TAG = re.compile(r"^\s*(?:\((?P<paren>[^()]{3,}?)(?:,\s*\d{4})?\)|(?P<colon>[^:]{8,}):)\s*")
 
 
 def _untagged(line: str, titles: Sequence[str]) -> str:
@@ -192,16 +202,17 @@ def plain_claims(reply: str, titles: Sequence[str] = ()) -> list[Drafted]:
     out = []
     for line in reply.splitlines():
         line = re.sub(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+", "", line).strip()
-        line = _untagged(line, titles)
+        lead = re.match(r"(?:\[\d{1,3}\]\s*)+", line)  # "[2] (Title) sentence": copied numbering
+        led = tuple(int(n) for n in _TEXT_MARKER.findall(lead.group())) if lead else ()
+        line = _untagged(line[lead.end() :] if lead else line, titles)
         for sentence in split_sentences(line):
             numbers = [int(n) for n in _TEXT_MARKER.findall(sentence)]
-            drafted = _draft(_TEXT_MARKER.sub("", sentence), numbers)
+            drafted = _draft(_TEXT_MARKER.sub("", sentence), numbers or list(led))
             if drafted:
                 out.append(drafted)
             elif numbers and out:  # "... tokens. [3]": the markers belong to the claim before
-                out[-1] = Drafted(
-                    out[-1].text, tuple(dict.fromkeys(out[-1].evidence + tuple(numbers)))
-                )
+                evidence = tuple(dict.fromkeys(out[-1].evidence + tuple(numbers)))
+                out[-1] = Drafted(out[-1].text, evidence)
     return out
 
 
