@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.config import BACKENDS, Settings
 from rag.errors import PaperchatError, one_line
-from rag.library import IndexBusy, IndexStats, Library
+from rag.library import IndexBusy, IndexStats, Libraries, Library
 
 if TYPE_CHECKING:
     from rag.answer import compare, references
@@ -98,6 +98,7 @@ __all__ = [
     "IngestProgress",
     "IngestReport",
     "LLMError",
+    "Libraries",
     "Library",
     "Paper",
     "PaperChat",

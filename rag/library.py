@@ -16,6 +16,9 @@ another machine on a shared Chroma server, ingested since. While an ingest holds
 dir's lock, questions raise `IndexBusy` (`busy()` says who holds it). `papers()` and
 `stats()` read the saved catalog and need neither chromadb nor torch when it is current.
 It is safe to share between threads (a served UI does).
+
+`Libraries` keeps one `Library` per collection of a store, made on first use (the web UI's
+collection selector and the HTTP API's models go through it).
 """
 
 from __future__ import annotations
@@ -121,6 +124,10 @@ class Library:
         embedder = old.embedder if old is not None else self._embedder
         return PaperChat(self.settings, embedder=embedder, chat=self._chat_model, progress=progress)
 
+    def loaded_embedder(self) -> Embedder | None:
+        """The embedder in use: the loaded PaperChat's, else the one given, else None."""
+        return self._chat.embedder if self._chat is not None else self._embedder
+
     def warm(self) -> int:
         """Load everything a first answer needs now; see `PaperChat.warm`."""
         return self.open().warm()
@@ -219,7 +226,62 @@ class Library:
         from rag.index.writer import ingest
 
         s = self.settings
-        embedder = self._chat.embedder if self._chat is not None else self._embedder
+        embedder = self.loaded_embedder()
         if embedder is None:
             embedder = self._embedder = make_embedder(s.embed_model, s.embed_batch_size, s)
         return ingest(paths, s, embedder, rebuild=rebuild, progress=progress)
+
+
+class Libraries:
+    """One `Library` per collection of a store, made on first use and kept (each reloads after
+    an ingest on its own); a new one shares the embedder another has loaded. Thread-safe."""
+
+    def __init__(self, base: Settings, first: Library | PaperChat | None = None) -> None:
+        """`base`: the settings every collection shares; its collection is the default one.
+        `first`: a library (or a loaded PaperChat) already open on the default collection."""
+        self.base = base
+        self._lock = threading.Lock()
+        self._open: dict[str, Library] = {}
+        if first is not None:
+            library = first if isinstance(first, Library) else Library(base, chat=first)
+            self._open[base.collection] = library
+
+    @property
+    def default(self) -> str:
+        """The configured collection."""
+        return self.base.collection
+
+    def names(self) -> list[str]:
+        """The collections that can be asked, sorted: the store's (as `paperchat collections
+        list` finds them) and the configured one, even before its first ingest."""
+        from rag.index.store import collection_names
+
+        return sorted({self.base.collection, *collection_names(self.base)})
+
+    def get(self, collection: str) -> Library:
+        """The library over `collection`; CollectionError when the store has no such one."""
+        from rag.index.collections import CollectionError
+
+        if collection not in self.names():
+            raise CollectionError(
+                f"no collection {collection!r} in {self.base.store_location()}; "
+                "`paperchat collections list` shows the ones there are"
+            )
+        with self._lock:
+            library = self._open.get(collection)
+            if library is None:
+                chosen = self.base.model_copy(update={"collection": collection})
+                library = Library(chosen, embedder=self._shared_embedder())
+                self._open[collection] = library
+            return library
+
+    def _shared_embedder(self) -> Embedder | None:
+        """An embedder one of the libraries has loaded (one model in memory for them all)."""
+        loaded = (lib.loaded_embedder() for lib in self._open.values())
+        return next((e for e in loaded if e is not None), None)
+
+    def busy(self) -> str | None:
+        """Who holds the store's ingest lock (every collection waits for it), or None."""
+        from rag.index.lock import ingest_holder
+
+        return ingest_holder(self.base)

@@ -93,3 +93,32 @@ def test_a_missing_index_is_one_clear_error(tmp_path: Path) -> None:
     library = Library(make_settings(tmp_path / "nothing"))
     with pytest.raises(PaperchatError, match="paperchat ingest"):
         library.papers()
+
+
+def test_libraries_keep_one_library_per_collection(tmp_path: Path) -> None:
+    from rag import Libraries, collections
+
+    settings = make_settings(tmp_path / "store", collection="alpha")
+    libraries = Libraries(settings)
+    assert libraries.names() == ["alpha"]  # the configured one, before its first ingest
+    collections.create(settings, "beta")
+    assert libraries.names() == ["alpha", "beta"]  # the store's, as `collections list` sees
+    alpha, beta = libraries.get("alpha"), libraries.get("beta")
+    assert libraries.get("alpha") is alpha and beta is not alpha  # made once, then kept
+    assert (alpha.settings.collection, beta.settings.collection) == ("alpha", "beta")
+    assert beta.settings.data_dir == settings.data_dir
+    with pytest.raises(collections.CollectionError, match="no collection 'gamma'"):
+        libraries.get("gamma")  # unknown names open nothing
+
+
+def test_libraries_share_the_embedder_one_has_loaded(tmp_path: Path) -> None:
+    from rag import Libraries, collections
+
+    settings = make_settings(tmp_path / "store")
+    collections.create(settings, "other")
+    loaded = object()  # stands for an embedder: only its identity matters here
+    first = Library(settings, embedder=loaded)  # type: ignore[arg-type]
+    libraries = Libraries(settings, first)
+    assert libraries.get(settings.collection) is first
+    assert libraries.get("other").loaded_embedder() is loaded
+    assert Libraries(settings).get("other").loaded_embedder() is None  # none loaded yet

@@ -278,6 +278,8 @@ def test_missing_index_and_dead_llm_show_clear_messages(browser, broken_urls) ->
         pg.goto(broken_urls[0])
         ask(pg, "Which papers shorten chain-of-thought reasoning?", 1)
         expect(pg.locator("#chatbot .answer.error")).to_contain_text("no index")
+        expect(pg.locator("#header")).to_contain_text("holds no papers yet")
+        expect(pg.locator("#collection input")).to_be_disabled()  # the one collection there is
         expect(pg.locator("#chatbot")).not_to_contain_text("Traceback")
         pg.goto(broken_urls[1])
         ask(pg, "Which papers shorten chain-of-thought reasoning?", 1)
@@ -559,3 +561,112 @@ def test_system_fonts_no_font_files_and_bold_titles_in_one_font(browser, server_
     for title, m in measured:
         assert int(m["weight"]) >= 600 and m["first"] not in (None, "monospace"), m
         assert abs(m["rendered"] - m["probe"]) < 0.5, (title, m)
+
+
+ICE_PAPERS = [  # the collection "ice": other papers than the configured collection's
+    {
+        "title": "Radar Mapping of Glacier Crevasses from Satellites",
+        "authors": ["Inge Frost"],
+        "year": 2024,
+        "abstract": "Crevasses make glacier travel dangerous, and optical images miss those "
+        "hidden under snow. We map glacier crevasses with synthetic aperture radar from "
+        "satellites, which sees through snow bridges. On Greenland outlet glaciers the radar "
+        "maps find 85% of the crevasses that ground surveys confirm.",
+    },
+    {
+        "title": "Listening to Coral Reefs",
+        "authors": ["Marina Reef"],
+        "year": 2023,
+        "abstract": "Reef health is hard to monitor at scale. We record coral reef soundscapes "
+        "with underwater microphones and train a classifier that tells healthy from degraded "
+        "reefs. Across 40 reefs the classifier agrees with diver surveys 90% of the time.",
+    },
+]
+ICE_TITLES = {p["title"] for p in ICE_PAPERS}
+DRONES = "Mapping glaciers from the air"  # the configured collection's glacier paper
+CREVASSES_Q = "Which papers map glacier crevasses?"
+
+
+@pytest.fixture(scope="session")
+def more_collections(ui_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Two more collections beside the configured one: "ice" (ICE_PAPERS) and "drafts" (empty).
+    Pages loaded afterwards list them (the selector's choices are read on each page load)."""
+    from rag import collections
+
+    path = tmp_path_factory.mktemp("ice") / "ice.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in ICE_PAPERS), encoding="utf-8")
+    ice = ui_settings.model_copy(update={"collection": "ice"})
+    ingest([path], ice, make_embedder(ice.embed_model))
+    collections.create(ui_settings, "drafts")
+
+
+def pick_collection(page: Page, name: str) -> None:
+    """Choose a collection in the selector, as a user does."""
+    page.locator("#collection input").click()
+    page.get_by_role("option", name=name, exact=True).click()
+
+
+def cited_titles(page: Page) -> set[str]:
+    cards = page.locator(".source-card .card-title")
+    expect(cards.first).to_be_visible()
+    return {t.strip() for t in cards.all_inner_texts()}
+
+
+def test_collection_selector_answers_from_the_picked_collection_only(  # type: ignore[no-untyped-def]
+    more_collections: None, page: Page, browser, server_url: str
+) -> None:
+    selector = page.locator("#collection input")
+    expect(selector).to_have_value("paperchat")  # the configured collection
+    expect(selector).to_be_enabled(timeout=SLOW)  # its choices are read again on page load
+    header = page.locator("#header")
+    expect(header).to_contain_text("about 160 research-paper abstracts")
+    ask(page, CREVASSES_Q, 1)
+    assert any(t.startswith(DRONES) for t in cited_titles(page))
+    assert not cited_titles(page) & ICE_TITLES
+
+    pick_collection(page, "ice")
+    expect(header).to_contain_text("about 2 research-paper abstracts", timeout=SLOW)
+    expect(page.locator("#chatbot .answer")).to_have_count(0)  # the conversation starts over
+    expect(page.locator(".source-card")).to_have_count(0)
+    ask(page, CREVASSES_Q, 1)
+    expect(page.locator("#src-1 .card-title")).to_have_text(ICE_PAPERS[0]["title"])
+    assert cited_titles(page) <= ICE_TITLES  # nothing from the configured collection
+    page.get_by_role("tab", name="Papers").click()
+    expect(_paper_cells(page, 0).first).to_have_text(ICE_PAPERS[0]["title"])  # 2024 first
+    expect(_paper_cells(page, 1).first).to_have_text(ICE_PAPERS[1]["title"])
+    expect(page.locator('#papers-table [role="gridcell"][data-row="2"]')).to_have_count(0)
+
+    # another browser session keeps the configured collection
+    other = browser.new_context()
+    try:
+        pg = other.new_page()
+        pg.set_default_timeout(SLOW)
+        pg.goto(server_url)
+        expect(pg.locator("#question textarea")).to_be_visible(timeout=SLOW)
+        expect(pg.locator("#collection input")).to_have_value("paperchat")
+        ask(pg, CREVASSES_Q, 1)
+        assert not cited_titles(pg) & ICE_TITLES
+    finally:
+        other.close()
+
+    # back in the first session: still "ice"
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "Which papers record coral reef soundscapes?", 2)
+    expect(page.locator("#src-1 .card-title")).to_have_text("Listening to Coral Reefs")
+
+
+def test_an_empty_collection_says_how_to_fill_it(more_collections: None, page: Page) -> None:
+    pick_collection(page, "drafts")
+    header = page.locator("#header")
+    expect(header).to_contain_text("The collection drafts holds no papers yet", timeout=SLOW)
+    expect(header).to_contain_text("paperchat --collection drafts ingest PATH")
+    page.locator("#question textarea").fill(CREVASSES_Q)
+    page.locator("#send").click()
+    note = page.locator("#chatbot .answer.empty-collection")
+    expect(note).to_contain_text("paperchat --collection drafts ingest PATH", timeout=SLOW)
+    expect(page.locator("#chatbot .answer.error")).to_have_count(0)
+    page.get_by_role("tab", name="Papers").click()
+    expect(page.locator('#papers-table [role="gridcell"]')).to_have_count(0)
+    pick_collection(page, "paperchat")  # and back: its papers again
+    expect(header).to_contain_text("about 160 research-paper abstracts", timeout=SLOW)
+    expect(page.locator("#papers-table")).to_contain_text("Tidal Parsing")  # newest first

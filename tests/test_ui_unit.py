@@ -189,7 +189,7 @@ def test_auth_setting(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_papers_tab_reads_the_catalog_like_paperchat_papers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from rag import Library
+    from rag import Libraries
     from rag.index import catalog
     from ui.handlers import Handlers
 
@@ -202,7 +202,8 @@ def test_papers_tab_reads_the_catalog_like_paperchat_papers(
 
     monkeypatch.setattr(catalog, "contents", contents)
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert Handlers(Library(settings)).papers() == papers and seen == [settings]
+    handlers = Handlers(Libraries(settings))
+    assert handlers.papers(settings.collection) == papers and seen == [settings]
 
     def missing(settings: Settings) -> catalog.Contents:
         from rag.index.store import StoreError
@@ -210,7 +211,7 @@ def test_papers_tab_reads_the_catalog_like_paperchat_papers(
         raise StoreError("no index")
 
     monkeypatch.setattr(catalog, "contents", missing)
-    assert Handlers(Library(settings)).papers() == []  # shown as an empty table, not a crash
+    assert Handlers(Libraries(settings)).papers(settings.collection) == []  # not a crash
 
 
 def test_claims_render_with_quotes_and_unsupported_ones_apart() -> None:
@@ -314,3 +315,71 @@ def test_ingest_probe_sees_an_ingest_but_never_other_probes(tmp_path: Path) -> N
     for t in threads:
         t.join()
     assert seen == [None] * 4000
+
+
+def _two_collections(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A store with collections alpha (one paper, read from a stand-in catalog) and an empty
+    beta; alpha is the configured one."""
+    from rag import collections
+    from rag.index import catalog
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path / "store", collection="alpha")
+    for name in ("alpha", "beta"):
+        collections.create(settings, name)
+    held = {"alpha": [_paper("p1", "TokenSkip", year=2025)], "beta": []}
+
+    def contents(s: Settings) -> catalog.Contents:
+        return catalog.Contents(held[s.collection], len(held[s.collection]), "e", "c")
+
+    monkeypatch.setattr(catalog, "contents", contents)
+    return settings
+
+
+def test_switching_collection_shows_its_papers_and_starts_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag import Libraries
+    from ui.handlers import ALL_SOURCES, Handlers
+    from ui.papers import DESCENDING
+
+    handlers = Handlers(Libraries(_two_collections(tmp_path, monkeypatch)))
+    assert handlers.collections() == ["alpha", "beta"]
+    assert handlers.selector()["choices"] == ["alpha", "beta"]
+    assert handlers.selector()["interactive"] is True
+    picked, header, sources, rows, *chat = handlers.switch("alpha", "", "Year", DESCENDING)
+    assert picked == "alpha" and "about 1 research-paper abstract;" in header
+    assert sources["choices"] == [ALL_SOURCES, "corpus/a.txt"] and sources["value"] == ALL_SOURCES
+    assert [r[0] for r in rows] == ["TokenSkip"] and tuple(chat) == Handlers.new_chat()
+    picked, header, sources, rows, *chat = handlers.switch("beta", "", "Year", DESCENDING)
+    assert picked == "beta" and rows == [] and sources["choices"] == [ALL_SOURCES]
+    assert "`beta` holds no papers yet" in header
+    assert "`paperchat --collection beta ingest PATH`" in header
+    assert [r[0] for r in handlers.list_papers("alpha", "token", "Year")] == ["TokenSkip"]
+    assert handlers.list_papers("alpha", "glacier", "Year") == []  # the filter applies
+    assert handlers.papers("gamma") == []  # no such collection: an empty table, not a crash
+
+
+def _reply(handlers: object, collection: str) -> str:
+    """The chat's last message after asking a question in a collection."""
+    *_, last = handlers.respond(  # type: ignore[attr-defined]
+        "Which papers skip tokens?", [], [], collection, "", "All sources", None, None, 5, "auto"
+    )
+    return str(last[0][-1]["content"])
+
+
+def test_a_question_in_an_empty_collection_says_how_to_fill_it(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    embedder,  # type: ignore[no-untyped-def]
+) -> None:
+    from rag import Libraries, Library
+    from ui.handlers import Handlers
+
+    settings = _two_collections(tmp_path, monkeypatch)
+    handlers = Handlers(Libraries(settings, Library(settings, embedder=embedder)))
+    empty = _reply(handlers, "beta")
+    assert 'class="answer empty-collection"' in empty and "error" not in empty
+    assert "<code>paperchat --collection beta ingest PATH</code>" in empty
+    unknown = _reply(handlers, "gamma")
+    assert 'class="answer error"' in unknown and "no collection &#x27;gamma&#x27;" in unknown

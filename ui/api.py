@@ -13,7 +13,6 @@ import asyncio
 import json
 import logging
 import secrets
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
 
-    from rag import Answer, PaperChat, Settings
+    from rag import Answer, Libraries, PaperChat, Settings
 
 log = logging.getLogger("paperchat.api")
 
@@ -44,63 +43,39 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 CONCURRENT_ANSWERS = 4  # answers computed at once (as the UI's queue); others wait their turn
 
 
-class Sessions:
-    """One `rag.Library` per collection (it reloads after an ingest, by the collection's
-    stamp), opened on first use; all share one embedder."""
+def _session(libraries: "Libraries", collection: str) -> "PaperChat":
+    """The loaded index of `collection`: ApiError 404 when there is no such collection, 503
+    when it cannot be loaded."""
+    from rag import PaperchatError, collections
 
-    def __init__(self, base: "Settings", preloaded: "PaperChat | None" = None) -> None:
-        from rag import Library
-
-        self.base = base
-        self._lock = threading.Lock()
-        self._open: dict[str, Library] = {}
-        self._embedder = preloaded.embedder if preloaded is not None else None
-        if preloaded is not None:
-            self._open[base.collection] = Library(base, chat=preloaded)
-
-    def names(self) -> list[str]:
-        """The collections that can be asked (the configured one even before its first ingest)."""
-        from rag import collection_names
-
-        return sorted({self.base.collection, *collection_names(self.base)})
-
-    def get(self, collection: str) -> "PaperChat":
-        """The session over `collection`; ApiError 404 when there is no such collection."""
-        from rag import Library, PaperchatError
-
-        if collection not in self.names():
-            raise ApiError(
-                404,
-                f"the model {collection!r} does not exist: use a collection from /v1/models",
-                code="model_not_found",
-                param="model",
-            )
-        with self._lock:
-            library = self._open.get(collection)
-            if library is None:
-                chosen = self.base.model_copy(update={"collection": collection})
-                library = self._open[collection] = Library(chosen, embedder=self._embedder)
-            try:
-                session = library.open()
-            except PaperchatError as exc:
-                raise ApiError(
-                    503, str(exc), kind="server_error", code="index_unavailable"
-                ) from None
-            self._embedder = session.embedder
-            return session
+    try:
+        return libraries.get(collection).open()
+    except collections.CollectionError:
+        raise ApiError(
+            404,
+            f"the model {collection!r} does not exist: use a collection from /v1/models",
+            code="model_not_found",
+            param="model",
+        ) from None
+    except PaperchatError as exc:
+        raise ApiError(503, str(exc), kind="server_error", code="index_unavailable") from None
 
 
 def build_api(
-    base: "Settings", api_key: str | None = None, session: "PaperChat | None" = None
+    base: "Settings",
+    api_key: str | None = None,
+    session: "Libraries | PaperChat | None" = None,
 ) -> "FastAPI":
-    """A FastAPI app with the API's routes; `session`, if given, serves the base collection."""
+    """A FastAPI app with the API's routes: one model per collection, each served by a
+    `rag.Library` opened on first use (`session`: the libraries to share, or a PaperChat
+    already loaded on the base collection)."""
     from fastapi import FastAPI, Request
     from fastapi.responses import JSONResponse, StreamingResponse
 
-    from rag import PaperchatError
+    from rag import Libraries, PaperchatError
 
     app = FastAPI(title="paperchat API", docs_url=None, redoc_url=None, openapi_url=None)
-    sessions = Sessions(base, session)
+    libraries = session if isinstance(session, Libraries) else Libraries(base, session)
     gate = asyncio.Semaphore(CONCURRENT_ANSWERS)
 
     def check_key(request: Request) -> None:
@@ -113,7 +88,7 @@ def build_api(
     async def models(request: Request) -> JSONResponse:
         try:
             check_key(request)
-            names = await asyncio.to_thread(sessions.names)
+            names = await asyncio.to_thread(libraries.names)
         except ApiError as exc:
             return error_response(exc)
         except PaperchatError as exc:
@@ -133,7 +108,7 @@ def build_api(
                     code="request_too_large",
                 )
             parsed = parse_request(await request.body())
-            session = await asyncio.to_thread(sessions.get, parsed["model"])
+            session = await asyncio.to_thread(_session, libraries, parsed["model"])
         except ApiError as exc:
             return error_response(exc)
         if parsed["stream"]:
@@ -307,7 +282,7 @@ def serve_with_ui(s: "Settings", host: str, port: int, api_key: str | None) -> N
     import gradio as gr
     import uvicorn
 
-    from rag import PaperChat, PaperchatError
+    from rag import Libraries, PaperChat, PaperchatError
     from ui.app import build_app
     from ui.shell import readback_progress
     from ui.theme import FONT, FONT_MONO
@@ -321,9 +296,10 @@ def serve_with_ui(s: "Settings", host: str, port: int, api_key: str | None) -> N
     except PaperchatError as exc:  # the UI shows it as a chat error; the API as a 503
         log.warning("index not ready: %s", exc)
         session = None
-    blocks = build_app(s, session)
+    libraries = Libraries(s, session)  # one Library per collection, for the UI and the API
+    blocks = build_app(s, libraries)
     blocks.queue(default_concurrency_limit=CONCURRENT_ANSWERS)
-    app = build_api(s, api_key, session)
+    app = build_api(s, api_key, libraries)
     theme = gr.themes.Default(font=FONT, font_mono=FONT_MONO)  # as ui.app's launch
     app = gr.mount_gradio_app(
         app, blocks, path="", auth=s.auth_pair(), theme=theme, footer_links=[]

@@ -2,7 +2,8 @@
 
 Its parts: `ui.theme` (fonts, stylesheet, page script), `ui.layout` (the components),
 `ui.handlers` (what happens when it is used), `ui.papers` (the Papers table), `ui.render`
-(HTML). This module wires them over a `rag.Library` and serves the result.
+(HTML). This module wires them over `rag.Libraries` (one `rag.Library` per collection, the
+selector picks one per browser session) and serves the result.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ import logging
 
 import gradio as gr
 
-from rag import IndexBusy, Library, PaperChat, PaperchatError, Settings
+from rag import IndexBusy, Libraries, Library, PaperChat, PaperchatError, Settings
 from ui.handlers import ALL_SOURCES, Handlers, comparison, make_filters
-from ui.layout import TITLE, build_layout
-from ui.papers import paper_row, paper_rows
+from ui.layout import build_layout
+from ui.papers import TITLE, paper_row, paper_rows
 from ui.shell import readback_progress
 from ui.theme import LOAD_JS, Blocks
 
@@ -32,17 +33,22 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def build_app(settings: Settings, session: Library | PaperChat | None = None) -> gr.Blocks:
-    """Build the chat UI over an index; `session` (a Library, or a loaded PaperChat) is made
-    from the settings if not given, and loads the index on first use."""
-    library = session if isinstance(session, Library) else Library(settings, chat=session)
-    handlers = Handlers(library)
+def build_app(
+    settings: Settings, session: Libraries | Library | PaperChat | None = None
+) -> gr.Blocks:
+    """Build the chat UI over a store's collections, the configured one selected; `session` (the
+    libraries to share, or a Library or loaded PaperChat on the configured collection) is made
+    from the settings if not given, and loads each index on first use."""
+    libraries = session if isinstance(session, Libraries) else Libraries(settings, session)
+    handlers = Handlers(libraries)
     with Blocks(title=TITLE, fill_width=True) as app:
-        ui = build_layout(library.settings, handlers.papers())
+        papers = handlers.papers(libraries.default)
+        ui = build_layout(libraries.base, papers, handlers.collections())
         inputs = [
             ui.textbox,
             ui.chatbot,
             ui.turns,
+            ui.picked,
             ui.author,
             ui.source,
             ui.year_min,
@@ -63,17 +69,26 @@ def build_app(settings: Settings, session: Library | PaperChat | None = None) ->
             table_markdown,
             table_csv,
         ]
-        ui.textbox.submit(handlers.respond, inputs, outputs, api_name="ask")
-        ui.send.click(handlers.respond, inputs, outputs, api_visibility="private")
+        asked = ui.textbox.submit(handlers.respond, inputs, outputs, api_name="ask")
+        sent = ui.send.click(handlers.respond, inputs, outputs, api_visibility="private")
         ui.compare_btn.click(
             handlers.compare_last,
-            ui.answer,
+            [ui.picked, ui.answer],
             [ui.compare_html, table_markdown, table_csv],
             api_visibility="private",
         )
         ui.clear.click(handlers.new_chat, None, outputs, queue=False)
-        for control in (ui.paper_filter, ui.sort_by, ui.order):
-            control.change(handlers.list_papers, [ui.paper_filter, ui.sort_by, ui.order], ui.table)
+        table_controls = [ui.paper_filter, ui.sort_by, ui.order]
+        for control in table_controls:
+            control.change(handlers.list_papers, [ui.picked, *table_controls], ui.table)
+        ui.collection.input(  # a user's pick only, not the choices refreshed on load
+            handlers.switch,
+            [ui.collection, *table_controls],
+            [ui.picked, ui.header, ui.source, ui.table, *outputs],
+            cancels=[asked, sent],  # an answer still streaming belongs to the old collection
+            api_visibility="private",
+        )
+        app.load(handlers.selector, None, ui.collection, api_visibility="private")
         app.load(None, None, None, js=LOAD_JS)
     return app
 

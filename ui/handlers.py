@@ -1,7 +1,10 @@
-"""What the chat UI does when used: answer (streamed), compare, start over, list papers.
+"""What the chat UI does when used: answer (streamed), compare, start over, list papers,
+switch collections.
 
-The handlers hold a `rag.Library`, the one door to the index: it loads the index on first
-use (a missing index shows as a chat error), follows ingests and reports a busy index.
+The handlers hold `rag.Libraries`: one `rag.Library` per collection, the one door to its index.
+It loads the index on first use (a missing index shows as a chat error), follows ingests and
+reports a busy index. Each browser session's collection rides in a `gr.State`, so one user's
+choice never changes another's.
 """
 
 from __future__ import annotations
@@ -12,13 +15,23 @@ from typing import Any
 
 import gradio as gr
 
-from rag import Answer, Filters, Library, PaperChat, PaperchatError, Turn, compare, references
-from ui.papers import DESCENDING, paper_rows
+from rag import (
+    Answer,
+    Filters,
+    Libraries,
+    PaperChat,
+    PaperchatError,
+    Turn,
+    compare,
+    references,
+)
+from ui.papers import DESCENDING, header, paper_rows, source_names
 from ui.render import (
     EMPTY_SOURCES,
     render_answer,
     render_compare_note,
     render_comparison,
+    render_empty_collection,
     render_error,
     render_partial,
     render_sources,
@@ -54,16 +67,17 @@ def comparison(pc: PaperChat, answer: Answer) -> tuple[str, str, str]:
 
 
 class Handlers:
-    """The UI's event handlers over one library."""
+    """The UI's event handlers over the libraries of a store's collections."""
 
-    def __init__(self, library: Library) -> None:
-        self.library = library
+    def __init__(self, libraries: Libraries) -> None:
+        self.libraries = libraries
 
     def respond(
         self,
         message: str,
         chat: list[dict[str, Any]],
         turns: list[Turn],
+        collection: str,
         author: str,
         source: str,
         year_min: float | None,
@@ -92,13 +106,18 @@ class Handlers:
         yield say(render_partial("…"))
         filters = make_filters(author, source, year_min, year_max)
         try:
-            answer, table = yield from self._answer(question, k, filters, backend, turns, say)
+            library = self.libraries.get(collection)
+            pc = library.open()
+            if not library.papers():
+                yield say(render_empty_collection(collection))
+                return
+            answer, table = yield from self._answer(pc, question, k, filters, backend, turns, say)
         except PaperchatError as exc:
             yield say(render_error(str(exc)))
             return
         except Exception as exc:  # never show a traceback in the chat
             log.exception("unexpected error answering %r", question)
-            holder = self.library.busy()
+            holder = self.libraries.busy()
             msg = (
                 f"the index was being updated while answering ({holder}); please ask again"
                 if holder
@@ -120,8 +139,9 @@ class Handlers:
             *table,
         )
 
+    @staticmethod
     def _answer(
-        self,
+        pc: PaperChat,
         question: str,
         k: float,
         filters: Filters | None,
@@ -132,7 +152,6 @@ class Handlers:
         """Yield the draft as it streams; return (the answer, its comparison table)."""
         text = ""
         answer: Answer | None = None
-        pc = self.library.open()
         for item in pc.stream(
             question,
             k=int(k) if k else None,
@@ -150,13 +169,13 @@ class Handlers:
             table = comparison(pc, answer)
         return answer, table
 
-    def compare_last(self, answer: Answer | None) -> tuple[str, str, str]:
+    def compare_last(self, collection: str, answer: Answer | None) -> tuple[str, str, str]:
         """The comparison table of the last answer (or a note why there is none)."""
         if answer is None:
             note = "Ask a question first: the table compares the papers an answer cites."
             return render_compare_note(note), "", ""
         try:
-            return comparison(self.library.open(), answer)
+            return comparison(self.libraries.get(collection).open(), answer)
         except PaperchatError as exc:
             return render_compare_note(f"No comparison: {exc}"), "", ""
 
@@ -165,15 +184,43 @@ class Handlers:
         """Empty every output of `respond`."""
         return [], [], EMPTY_SOURCES, "", "", "", None, "", "", ""
 
-    def papers(self) -> list[Any]:
-        """Every indexed paper (the catalog, as `paperchat papers` reads it); an index that
-        cannot be read shows as an empty table."""
+    def collections(self) -> list[str]:
+        """The collections to choose from; the configured one alone when the store cannot be
+        listed (the chat then says why)."""
         try:
-            return self.library.papers()
+            return self.libraries.names()
         except PaperchatError as exc:
-            log.warning("could not load papers: %s", exc)
+            log.warning("could not list the collections: %s", exc)
+            return [self.libraries.default]
+
+    def selector(self) -> Any:
+        """The selector's choices as the store holds them now (a collection made since the
+        server started shows on the next page load); greyed out when there is one."""
+        names = self.collections()
+        return gr.update(choices=names, interactive=len(names) > 1)
+
+    def papers(self, collection: str) -> list[Any]:
+        """Every paper of a collection (its catalog, as `paperchat papers` reads it); an index
+        that cannot be read shows as an empty table."""
+        try:
+            return self.libraries.get(collection).papers()
+        except PaperchatError as exc:
+            log.warning("could not load the papers of %s: %s", collection, exc)
             return []
 
-    def list_papers(self, query: str, sort_by: str, order: str = DESCENDING) -> list[list[str]]:
+    def list_papers(
+        self, collection: str, query: str, sort_by: str, order: str = DESCENDING
+    ) -> list[list[str]]:
         """The Papers table's rows for the filter box and sort controls."""
-        return paper_rows(self.papers(), query, sort_by, order)
+        return paper_rows(self.papers(collection), query, sort_by, order)
+
+    def switch(self, collection: str, query: str, sort_by: str, order: str) -> tuple[Any, ...]:
+        """Answer from another collection in this browser session: the header, the source
+        filter and the Papers table show its papers, the conversation starts over.
+
+        Returns (the session's collection, header, source filter, Papers rows, *`new_chat()`).
+        """
+        papers = self.papers(collection)
+        sources = gr.update(choices=[ALL_SOURCES, *source_names(papers)], value=ALL_SOURCES)
+        rows = paper_rows(papers, query, sort_by, order)
+        return (collection, header(collection, papers), sources, rows, *self.new_chat())

@@ -1,5 +1,6 @@
-"""The chat UI's components: the Chat tab (conversation, options, exports, sources) and the
-Papers tab. Built inside an open `Blocks`; the handlers are wired in `ui.app`."""
+"""The chat UI's components: the header with the collection selector, the Chat tab
+(conversation, options, exports, sources) and the Papers tab. Built inside an open `Blocks`;
+the handlers are wired in `ui.app`."""
 
 from __future__ import annotations
 
@@ -10,10 +11,17 @@ import gradio as gr
 
 from rag import BACKENDS, Paper, Settings
 from ui.handlers import ALL_SOURCES
-from ui.papers import ASCENDING, DESCENDING, PAPER_COLUMNS, SORT_COLUMNS, paper_rows
+from ui.papers import (
+    ASCENDING,
+    DESCENDING,
+    PAPER_COLUMNS,
+    SORT_COLUMNS,
+    header,
+    paper_rows,
+    source_names,
+)
 from ui.render import EMPTY_SOURCES
 
-TITLE = "paperchat"
 EXAMPLES = [
     "Which papers shorten chain-of-thought reasoning, and how?",
     "What has Chak Tou Leong worked on?",
@@ -40,6 +48,9 @@ class Layout:
     send: Any
     compare_btn: Any
     clear: Any
+    header: Any = None
+    collection: Any = None  # the selector
+    picked: Any = None  # this browser session's collection (State)
     author: Any = None
     source: Any = None
     year_min: Any = None
@@ -61,19 +72,30 @@ def _export_box(label: str, elem_id: str, lines: int) -> gr.Textbox:
     )
 
 
-def build_layout(settings: Settings, papers: list[Paper]) -> Layout:
-    """Lay out both tabs (inside an open Blocks) for an index holding `papers`."""
-    gr.Markdown(
-        f"# {TITLE}\nAsk questions about {len(papers)} research-paper abstracts; "
-        "every claim links to the paper it came from.",
-        elem_classes="paperchat-header",
-    )
+def build_layout(settings: Settings, papers: list[Paper], collections: list[str]) -> Layout:
+    """Lay out the header and both tabs (inside an open Blocks) for the configured collection,
+    holding `papers`, among `collections`."""
+    with gr.Row(equal_height=True):
+        with gr.Column(scale=4):
+            title = gr.Markdown(
+                header(settings.collection, papers),
+                elem_id="header",
+                elem_classes="paperchat-header",
+            )
+        with gr.Column(scale=1, min_width=220):
+            selector = gr.Dropdown(
+                collections,
+                value=settings.collection,
+                label="Collection",
+                elem_id="collection",
+                interactive=len(collections) > 1,  # a single collection shows, greyed out
+            )
     turns, answer = gr.State([]), gr.State(None)
     with gr.Tab("Chat"), gr.Row(equal_height=False):
         with gr.Column(scale=3):
             layout = _conversation(turns, answer)
             gr.Examples(EXAMPLES, inputs=layout.textbox, label="Example questions")
-            _search_options(layout, settings, sorted({s for p in papers for s in p.source_names}))
+            _search_options(layout, settings, source_names(papers))
             with gr.Accordion("Export the answer and the comparison table", open=False):
                 layout.exports = tuple(_export_box(*box) for box in EXPORTS)
         with gr.Column(scale=2):
@@ -81,6 +103,8 @@ def build_layout(settings: Settings, papers: list[Paper]) -> Layout:
             layout.sources_html = gr.HTML(EMPTY_SOURCES, elem_id="sources-panel", js_on_load=None)
     with gr.Tab("Papers"):
         _papers_tab(layout, papers)
+    layout.header, layout.collection = title, selector
+    layout.picked = gr.State(settings.collection)
     return layout
 
 

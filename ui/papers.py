@@ -1,4 +1,5 @@
-"""The Papers tab's model: one row per indexed paper, filtered and sorted."""
+"""The Papers tab's model (one row per indexed paper, filtered and sorted) and the header
+that counts a collection's papers."""
 
 from __future__ import annotations
 
@@ -11,6 +12,31 @@ EMPTY = compare.EMPTY
 PAPER_COLUMNS = ["Title", "Authors", "Year", "Source", "Identifier"]
 SORT_COLUMNS = ["Year", "Title", "Authors", "Source", "Identifier"]
 DESCENDING, ASCENDING = "Descending", "Ascending"
+TITLE = "paperchat"
+
+
+def ingest_command(collection: str) -> str:
+    """The command that adds papers to a collection."""
+    return f"paperchat --collection {collection} ingest PATH"
+
+
+def header(collection: str, papers: list[Paper]) -> str:
+    """The page header (Markdown): what the collection holds, or how to fill an empty one."""
+    if not papers:
+        return (
+            f"# {TITLE}\nThe collection `{collection}` holds no papers yet: add some with "
+            f"`{ingest_command(collection)}` (files or folders of abstracts), then pick it again."
+        )
+    n = len(papers)
+    return (
+        f"# {TITLE}\nAsk questions about {n} research-paper abstract{'s' * (n != 1)}; "
+        "every claim links to the paper it came from."
+    )
+
+
+def source_names(papers: list[Paper]) -> list[str]:
+    """The source files the papers came from, sorted (the choices of the source filter)."""
+    return sorted({s for p in papers for s in p.source_names})
 
 
 def _identifier(paper: Paper) -> str:

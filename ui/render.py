@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from rag import Answer, Citation, Claim, Hit, compare, split_sentences
+from ui.papers import ingest_command
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 
@@ -134,6 +135,15 @@ def render_partial(text: str) -> str:
 def render_error(message: str) -> str:
     """Render a user-facing error as a chat message."""
     return f'<div class="answer error">⚠️ <b>Error:</b> {esc(message)}</div>'
+
+
+def render_empty_collection(collection: str) -> str:
+    """The chat's reply in a collection with no papers: how to add some (a note, not an error)."""
+    return (
+        f'<div class="answer empty-collection">ℹ️ The collection <b>{esc(collection)}</b> holds '
+        f"no papers yet. Add some with <code>{esc(ingest_command(collection))}</code>, then ask "
+        "again.</div>"
+    )
 
 
 def _authors(authors: tuple[str, ...], limit: int = 8) -> str:

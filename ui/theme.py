@@ -73,6 +73,8 @@ a.cite:hover .cite-quote, a.cite:focus .cite-quote, .claim.unsupported:hover .cl
   background: rgba(245,158,11,0.08); }
 .answer.error { border-left: 4px solid #dc2626; padding-left: 8px;
   background: rgba(220,38,38,0.08); }
+.answer.empty-collection { border-left: 4px solid #3b82f6; padding-left: 8px;
+  background: rgba(59,130,246,0.08); }
 #compare-panel:empty { display: none; }
 #papers-table table, #papers-table th, #papers-table td, #papers-table span {
   font-family: var(--font); }
