@@ -221,6 +221,14 @@ def test_replies_with_no_claim_fall_back_or_refuse_with_a_notice(
     assert_grounded(answer)
 
 
+def test_a_text_reply_of_tags_alone_is_no_claim_not_a_refusal(seed_session: PaperChat) -> None:
+    """'[2] (TokenSkip)' names a paper and says nothing: the extractive answer is shown (a
+    refusal of a weakly matched question would abstain instead)."""
+    answer = _session(seed_session, "[2] (TokenSkip)", structured=False).ask(COT, backend="openai")
+    assert not answer.abstained and answer.fallback and "made no claim" in answer.fallback
+    assert answer.citations and answer.claims and all(c.supported for c in answer.claims)
+
+
 def test_claims_citing_missing_evidence_lose_those_citations(seed_session: PaperChat) -> None:
     hits, evidence = _evidence(seed_session, COT)
     skip = next(e for e in evidence if "skip less important tokens" in e.text)

@@ -15,7 +15,7 @@ from rag.answer.backends import Answering, Job, citation
 from rag.answer.citations import check_citations
 from rag.answer.evidence import choose_evidence
 from rag.answer.generate import compose_claims, write_claims
-from rag.answer.grounding import Grounded
+from rag.answer.grounding import NO_CLAIM, Grounded
 from rag.answer.llm import LLMUnavailable
 from rag.answer.prompt import fit_messages, is_refusal
 from rag.records import Answer, Citation, Hit
@@ -73,16 +73,23 @@ def _judged(
     model: str,
     notices: tuple[str, ...],
 ) -> Answer:
-    """The claim check's verdict on rendered claims: the answer, a refusal or a fallback."""
-    if not text.strip() or is_refusal(text):
+    """The claim check's verdict on rendered claims: the answer, a refusal or a fallback.
+
+    No claim is a refusal when the model wrote nothing, an empty JSON list or a refusal; a
+    reply of tags, markers or titles alone is no claim (the extractive answer is shown)."""
+    if is_refusal(text) or not text.strip() and _declined(reply):
         return chat.refused(question, retrieval, reply, model)
     grounded = chat.checker.check(text, hits)
-    problem = grounded.problem(quoting=True)
+    problem = NO_CLAIM if not text.strip() else grounded.problem(quoting=True)
     if problem:
         answer = chat.fallback(question, retrieval, problem)
         return replace(answer, model=model, model_reply=reply, notices=notices + answer.notices)
     shown = _shown(question, grounded, hits, model, notices)
     return replace(shown, hits=hits + tuple(h for h in retrieval.hits if h not in hits))
+
+
+def _declined(reply: str) -> bool:
+    return not reply.strip() or reply.lstrip().startswith("{") or is_refusal(reply)
 
 
 def _from_abstracts(chat: Answering, job: Job) -> Generator[str, None, Answer]:
