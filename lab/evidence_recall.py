@@ -1,0 +1,61 @@
+"""How good the evidence a model is given is, on its own: the bound on every LLM answer.
+
+For each answerable dev question: the papers an answer draws on, the evidence chosen from
+them (`rag.answer.evidence.choose_evidence`), and three figures over the set:
+evidence recall (share of the answer facts found in the evidence text), the multi-paper
+questions' paper recall (share of their gold papers that give evidence) and the prompt size
+(characters / 3.5, p50). Each `--schedule` is sentences per paper rank, then the unit cap.
+
+    python -m lab.evidence_recall --schedule 8,4,3,2,2/16 --schedule 6,3,2,2,1/16
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+from eval.harness import load_questions
+from eval.metrics import is_gold, norm
+from rag import Library, Settings
+from rag.answer.evidence import MAX_UNITS, PER_RANK, choose_evidence
+from rag.answer.generate import build_messages
+
+
+def measure(chat, per_rank: tuple[int, ...], max_units: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Evidence recall, multi-paper paper recall and prompt tokens for one schedule."""
+    facts = found = golds = given = 0
+    tokens = []
+    for q in (q for q in load_questions() if q.answerable):
+        hits = chat.answer_hits(chat.search(q.question))
+        evidence = choose_evidence(chat.extractor, hits, q.question, per_rank, max_units)
+        text = norm(" ".join(e.text for e in evidence)).casefold()
+        facts += len(q.answer_facts)
+        found += sum(norm(f).casefold() in text for f in q.answer_facts)
+        if q.type == "multi":
+            papers = [hits[s - 1].paper for s in {e.source for e in evidence}]
+            golds += len(q.gold)
+            given += sum(any(is_gold(p, [g]) for p in papers) for g in q.gold)
+        messages = build_messages(q.question, evidence, hits, structured=False)
+        tokens.append(sum(len(m.content) for m in messages) / 3.5)
+    return {
+        "evidence_recall": found / facts,
+        "multi_paper_recall": given / max(golds, 1),
+        "prompt_tokens_p50": statistics.median(tokens),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default = ",".join(map(str, PER_RANK)) + f"/{MAX_UNITS}"
+    parser.add_argument("--schedule", action="append", help=f"e.g. {default} (the shipped one)")
+    args = parser.parse_args()
+    chat = Library(Settings()).open()
+    for schedule in args.schedule or [default]:
+        ranks, _, cap = schedule.partition("/")
+        figures = measure(chat, tuple(int(x) for x in ranks.split(",")), int(cap or MAX_UNITS))
+        shown = ", ".join(f"{k} {v:.3f}" if v < 10 else f"{k} {v:.0f}" for k, v in figures.items())
+        print(f"{schedule}: {shown}")
+
+
+if __name__ == "__main__":
+    main()
