@@ -91,10 +91,11 @@ def llm_settings(seed_settings: Settings, llama_server: str) -> Settings:
     )
 
 
-# Of the 6 questions, how many SmolLM2-135M answers itself (greedy, so the same every run):
-# 5 of 6 in plain text, which `auto` picks on this server; as JSON claims it writes titles,
-# questions or nothing (docs/generation.md), so none is asserted there.
-OWN_ANSWERS = {"auto": 4, "json": 0}
+# Of the 6 questions, how many SmolLM2-135M answers itself (greedy decoding): 4 of 6 measured
+# in plain text, which `auto` picks on this server (3 asserted: a margin for float differences
+# between machines); as JSON claims it writes titles, questions or nothing (0 of 6,
+# docs/generation.md), so none is asserted there.
+OWN_ANSWERS = {"auto": 3, "json": 0}
 
 
 @pytest.mark.parametrize("form", ["auto", "json"])
