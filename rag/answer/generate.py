@@ -244,11 +244,13 @@ def write_claims(
     hits: Sequence[Hit],
     structured: bool,
     nudge: bool = False,
+    tell: bool = True,
 ) -> Generator[str, None, Written]:
     """Ask the model once; yield each claim's answer line as it completes, return them all.
 
-    Asks for JSON claims when `structured` (falling back to plain text, with a notice, when the
-    endpoint takes no schema). LLMUnavailable and LLMError propagate.
+    Asks for JSON claims when `structured`, falling back to plain text when the endpoint takes
+    no schema (with a notice when `tell`: JSON was asked for, not merely preferred).
+    LLMUnavailable and LLMError propagate.
     """
     out = Written(structured=structured)
     deltas: Iterator[str] | None = None
@@ -257,7 +259,8 @@ def write_claims(
             messages = build_messages(question, evidence, hits, True, nudge)
             deltas = model.stream(messages, schema=SCHEMA)  # type: ignore[call-arg]
         except StructuredUnsupported as exc:
-            out.notices += (f"{exc}: asked for plain text with [n] citations instead",)
+            if tell:
+                out.notices += (f"{exc}: asked for plain text with [n] citations instead",)
             out.structured = False
     if deltas is None:
         deltas = model.stream(build_messages(question, evidence, hits, False, nudge))

@@ -41,10 +41,12 @@ def answer(chat: Answering, job: Job) -> Generator[str, None, Answer]:
     model = chat.chat_model()
     hits = chat.answer_hits(retrieval)
     evidence = choose_evidence(chat.extractor, hits, standalone)
-    asked = chat.settings.structured_output != "text"
-    structured = asked and bool(getattr(model, "structured", False))
+    form = chat.settings.structured_output  # auto falls back to text without a word
+    structured = form != "text" and bool(getattr(model, "structured", False))
     try:
-        out = yield from write_claims(model, standalone, evidence, hits, structured)
+        out = yield from write_claims(
+            model, standalone, evidence, hits, structured, tell=form == "json"
+        )
         notices = out.notices
         strong = retrieval.relevance >= chat.settings.min_relevance + REFUSAL_MARGIN
         if RETRY_REFUSALS and strong and not out.lines:
