@@ -50,9 +50,6 @@ _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
 _WORDS = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 
 
-NO_CLAIM = "the model's reply made no claim (only titles, markers or pasted sources)"
-
-
 @dataclass(frozen=True)
 class Grounded:
     """An answer after the claim check: rewritten text, claims and what was found."""
@@ -91,7 +88,7 @@ class Grounded:
         whole abstract) copying them verbatim is a grounded answer, not a paste.
         """
         if not self.claims:
-            return NO_CLAIM
+            return "the model's reply made no claim (only titles, markers or pasted sources)"
         if not quoting and self.pasted >= PASTED_RUN:
             return "the model's reply pastes a source's abstract instead of answering"
         if not self.supported:

@@ -15,7 +15,7 @@ from rag.answer.backends import Answering, Job, citation
 from rag.answer.citations import check_citations
 from rag.answer.evidence import choose_evidence
 from rag.answer.generate import compose_claims, write_claims
-from rag.answer.grounding import NO_CLAIM, Grounded
+from rag.answer.grounding import Grounded
 from rag.answer.llm import LLMUnavailable
 from rag.answer.prompt import fit_messages, is_refusal
 from rag.records import Answer, Citation, Hit
@@ -82,7 +82,7 @@ def _judged(
     if is_refusal(text) or not text.strip() and _declined(reply):
         return chat.refused(question, retrieval, reply, model)
     grounded = chat.checker.check(text, hits)
-    problem = NO_CLAIM if not text.strip() else grounded.problem(quoting=True)
+    problem = grounded.problem(quoting=True)  # an empty text is "made no claim"
     if problem:
         answer = chat.fallback(question, retrieval, problem)
         return replace(answer, model=model, model_reply=reply, notices=notices + answer.notices)
