@@ -108,7 +108,7 @@ class Handlers:
         try:
             library = self.libraries.get(collection)
             pc = library.open()
-            if not library.papers():
+            if not pc.retriever.papers:  # the loaded index's list: no copy per question
                 yield say(render_empty_collection(collection))
                 return
             answer, table = yield from self._answer(pc, question, k, filters, backend, turns, say)
