@@ -51,6 +51,12 @@ def _evidence(seed_session: PaperChat, question: str):  # type: ignore[no-untype
     return hits, choose_evidence(seed_session.extractor, hits, question)
 
 
+def _skip_unit(seed_session: PaperChat):  # type: ignore[no-untyped-def]
+    """The evidence unit that states TokenSkip's method, for COT."""
+    _, evidence = _evidence(seed_session, COT)
+    return next(e for e in evidence if "skip less important tokens" in e.text)
+
+
 # --- evidence -----------------------------------------------------------------------------
 
 
@@ -185,8 +191,7 @@ def test_prompt_is_evidence_not_abstracts_and_restates_the_question(
 
 
 def test_json_claims_become_a_cited_grounded_answer(seed_session: PaperChat) -> None:
-    hits, evidence = _evidence(seed_session, COT)
-    skip = next(e for e in evidence if "skip less important tokens" in e.text)
+    skip = _skip_unit(seed_session)
     reply = json.dumps({"claims": [{"text": skip.text, "evidence": [skip.n]}]})
     streamed: list[str] = []
     final: Answer | None = None
@@ -230,8 +235,7 @@ def test_a_text_reply_of_tags_alone_is_no_claim_not_a_refusal(seed_session: Pape
 
 
 def test_claims_citing_missing_evidence_lose_those_citations(seed_session: PaperChat) -> None:
-    hits, evidence = _evidence(seed_session, COT)
-    skip = next(e for e in evidence if "skip less important tokens" in e.text)
+    skip = _skip_unit(seed_session)
     reply = json.dumps({"claims": [{"text": skip.text, "evidence": [skip.n, 42]}]})
     answer = _session(seed_session, reply).ask(COT, backend="openai")
     assert answer.removed_citations == ("[42]",)
@@ -240,8 +244,7 @@ def test_claims_citing_missing_evidence_lose_those_citations(seed_session: Paper
 
 
 def test_an_unsupported_json_claim_is_marked(seed_session: PaperChat) -> None:
-    hits, evidence = _evidence(seed_session, COT)
-    skip = next(e for e in evidence if "skip less important tokens" in e.text)
+    skip = _skip_unit(seed_session)
     reply = json.dumps(
         {
             "claims": [
@@ -259,8 +262,7 @@ def test_an_unsupported_json_claim_is_marked(seed_session: PaperChat) -> None:
 def test_plain_text_endpoint_gets_the_evidence_prompt_and_is_checked(
     seed_session: PaperChat,
 ) -> None:
-    hits, evidence = _evidence(seed_session, COT)
-    skip = next(e for e in evidence if "skip less important tokens" in e.text)
+    skip = _skip_unit(seed_session)
     answer = _session(seed_session, f"{skip.text} [{skip.n}]", structured=False).ask(
         COT, backend="openai"
     )
@@ -306,8 +308,7 @@ def test_a_text_reply_streams_claims_by_line_and_is_cut_at_the_claim_limit(
 def test_an_endpoint_without_json_schema_is_asked_for_text_with_one_notice(
     seed_session: PaperChat,
 ) -> None:
-    hits, evidence = _evidence(seed_session, COT)
-    skip = next(e for e in evidence if "skip less important tokens" in e.text)
+    skip = _skip_unit(seed_session)
 
     class NoSchema(Replay):
         def stream(self, messages: Any, schema: Any = None) -> Any:
@@ -386,8 +387,7 @@ def test_each_structured_output_setting_tries_its_forms_on_llama_cpp_pythons_ser
     """llama-cpp-python's server takes only `json_object` + schema: `auto` asks it for text
     (its grammar sampling is the slow part there), `json` for JSON; each asks once."""
     sent: list[str | None] = []
-    hits, evidence = _evidence(seed_session, COT)
-    skip = next(e for e in evidence if "skip less important tokens" in e.text)
+    skip = _skip_unit(seed_session)
 
     def handler(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
