@@ -136,6 +136,13 @@ class Settings(BaseSettings):
         description="What the LLM reads: the chosen evidence sentences (small and fast, made "
         "for local models) or the retrieved abstracts whole (for large-context models).",
     )
+    llm_evidence_units: int = Field(
+        10,
+        ge=1,
+        le=40,
+        description="Evidence sentences the LLM reads (sentences mode), best first and taken "
+        "round-robin across papers; fewer is faster on a CPU (6 for a model under ~1B).",
+    )
     structured_output: Literal["auto", "json", "text"] = Field(
         "auto",
         description="How the LLM writes its claims: json (a response_format JSON schema, in "

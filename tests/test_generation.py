@@ -25,7 +25,6 @@ from rag.answer.generate import (
     parse_claims,
     plain_claims,
     render,
-    short_title,
     stream_claims,
 )
 from rag.answer.llm import ChatMessage, OpenAIChat, StructuredUnsupported
@@ -46,9 +45,10 @@ def _session(seed_session: PaperChat, reply: str, structured: bool = True) -> Pa
     return session
 
 
-def _evidence(seed_session: PaperChat, question: str):  # type: ignore[no-untyped-def]
+def _evidence(seed_session: PaperChat, question: str, units: int = 0):  # type: ignore[no-untyped-def]
     hits = seed_session.search(question).hits
-    return hits, choose_evidence(seed_session.extractor, hits, question)
+    units = units or seed_session.settings.llm_evidence_units
+    return hits, choose_evidence(seed_session.extractor, hits, question, units)
 
 
 def _skip_unit(seed_session: PaperChat):  # type: ignore[no-untyped-def]
@@ -177,12 +177,11 @@ def test_prompt_is_evidence_not_abstracts_and_restates_the_question(
     seed_session: PaperChat,
 ) -> None:
     hits, evidence = _evidence(seed_session, COT)
-    system, user = build_messages(COT, evidence, hits, structured=True)
+    system, user = build_messages(COT, evidence, structured=True)
     assert "Copying an evidence sentence word for word is fine" in system.content
     assert user.content.count(COT) == 2
-    assert f"[1] ({short_title(hits[0].paper.title)}" in user.content
-    assert short_title("TokenSkip: Controllable CoT Compression") == "TokenSkip"
-    assert short_title("One two three four five six seven") == "One two three four five six…"
+    assert f"[1] {evidence[0].text}" in user.content  # the quote, no title tag to copy
+    assert not any(h.paper.title in user.content for h in hits)
     whole = sum(len(h.paper.abstract) for h in hits)
     assert len(user.content) < whole  # quotes, not whole abstracts
 
@@ -275,7 +274,7 @@ def test_a_text_reply_streams_claims_by_line_and_is_cut_at_the_claim_limit(
 ) -> None:
     """A small model asked for text copies the evidence lines with their paper tags and goes
     on to the end of the evidence: the tag is dropped and the request closed at MAX_CLAIMS."""
-    hits, evidence = _evidence(seed_session, COT)
+    hits, evidence = _evidence(seed_session, COT, units=40)
     title = hits[0].paper.title
     first = [e for e in evidence if e.source == 1][:6]
     lines = [f"({title}) {e.text} [{e.n}]" for e in first]
@@ -421,3 +420,13 @@ def test_structured_output_takes_its_older_true_false_form() -> None:
 def test_evidence_takes_each_papers_best_unit_before_any_paper_gives_a_second() -> None:
     units = [(1, "a1", 0.9), (1, "a2", 0.8), (1, "a3", 0.7), (2, "b1", 0.6), (3, "c1", 0.5)]
     assert [text for _, text, _ in interleave(units)] == ["a1", "b1", "c1", "a2", "a3"]
+
+
+def test_fewer_evidence_units_drop_the_best_papers_later_sentences_first(
+    seed_session: PaperChat,
+) -> None:
+    hits = seed_session.search(COT).hits
+    whole = choose_evidence(seed_session.extractor, hits, COT, 40)
+    few = choose_evidence(seed_session.extractor, hits, COT, 6)
+    assert len(whole) > 6 and [e.text for e in few] == [e.text for e in whole[:6]]
+    assert {e.source for e in few} == {e.source for e in whole}  # every paper still speaks

@@ -95,7 +95,7 @@ def test_the_evidence_holds_no_planted_text(injected: PaperChat) -> None:
     from rag.answer.evidence import choose_evidence
 
     hits = injected.search(QUESTION).hits
-    evidence = choose_evidence(injected.extractor, hits, QUESTION)
+    evidence = choose_evidence(injected.extractor, hits, QUESTION, 40)
     assert evidence and all("Napoleon" not in e.text and "<" not in e.text for e in evidence)
     assert any("learned verifier" in e.text for e in evidence)
 

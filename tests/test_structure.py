@@ -204,3 +204,16 @@ def test_paperchat_help_lists_the_shell_commands_without_importing_them_heavily(
     assert run.returncode == 0, run.stderr
     assert "serve" in run.stdout and "eval" in run.stdout
     assert run.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_env_example_lists_every_setting() -> None:
+    """A newcomer configures from .env.example: every Settings field is there, by its name."""
+    import re
+
+    from rag.config import Settings
+
+    text = (ROOT / ".env.example").read_text()
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        names = getattr(alias, "choices", [alias]) if alias else [f"PAPERCHAT_{name.upper()}"]
+        assert any(re.search(rf"^#?\s*{n}=", text, re.M) for n in names), name

@@ -20,11 +20,11 @@ from rag.records import Hit
 
 # Sentences chosen per paper by its rank among the papers an answer draws on (a sentence it
 # leans on comes with it); later ranks take the last figure. The units are then numbered
-# round-robin across the papers, best first (`interleave`). The best paper holds most
-# answers: on the dev set this schedule puts 0.853 of the answer facts among the evidence
-# (`python -m lab.evidence_recall`; 8,4,3,2,2 gave 0.834); docs/generation.md has the rest.
+# round-robin across the papers, best first (`interleave`), and the first
+# `Settings.llm_evidence_units` are given to the model. The best paper holds most answers: on
+# the dev set the first 10 units hold 0.857 of the answer facts, all of them 0.866
+# (`python -m lab.evidence_recall`); docs/generation.md has the rest.
 PER_RANK = (10, 4, 3, 2, 2)
-MAX_UNITS = 18  # evidence units in all
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,11 @@ def choose_evidence(
     extractor: Extractor,
     hits: Sequence[Hit],
     question: str,
+    max_units: int,
     per_rank: Sequence[int] = PER_RANK,
-    max_units: int = MAX_UNITS,
 ) -> list[Evidence]:
-    """Number the sentences of `hits` that best answer `question`, best papers first."""
+    """Number the sentences of `hits` that best answer `question`, round-robin across the
+    papers (best first), and keep the first `max_units`."""
     if not hits:
         return []
     bank = extractor.bank
@@ -79,7 +80,7 @@ def choose_evidence(
             units.append((source, text, max(relevance[a:b])))
     return [
         Evidence(n, source, text, round(rel, 3))
-        for n, (source, text, rel) in enumerate(interleave(units[:max_units]), 1)
+        for n, (source, text, rel) in enumerate(interleave(units)[:max_units], 1)
     ]
 
 

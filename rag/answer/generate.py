@@ -65,24 +65,11 @@ def _quote(text: str) -> str:
     return re.sub(r"\s+", " ", text).replace("<", "‹").replace(">", "›")
 
 
-def short_title(title: str, words: int = 6) -> str:
-    """A paper's name for an evidence line: its title up to a colon ("TokenSkip"), or its first
-    words (a title is a quarter of the prompt when repeated in full on every line)."""
-    head = title.split(":")[0].strip()
-    if head != title and len(head.split()) <= words:
-        return head
-    cut = title.split()
-    return " ".join(cut[:words]) + ("…" if len(cut) > words else "")
-
-
-def format_evidence(evidence: Sequence[Evidence], hits: Sequence[Hit]) -> str:
-    """One line per evidence unit: its number, the paper's short title and year, the quote."""
-    lines = []
-    for e in evidence:
-        p = hits[e.source - 1].paper
-        where = _quote(short_title(p.title)) + (f", {p.year}" if p.year else "")
-        lines.append(f"[{e.n}] ({where}) {_quote(e.text)}")
-    return "\n".join(lines)
+def format_evidence(evidence: Sequence[Evidence]) -> str:
+    """One line per evidence unit: its number and the quote. No paper titles: a small model
+    copies a line whole, title tag and all (which cost a fifth of the prompt and of the reply),
+    and the answer names each claim's paper anyway (`compose_claims`)."""
+    return "\n".join(f"[{e.n}] {_quote(e.text)}" for e in evidence)
 
 
 _NUDGE = "The evidence answers the question: write the claims it supports."
@@ -91,14 +78,13 @@ _NUDGE = "The evidence answers the question: write the claims it supports."
 def build_messages(
     question: str,
     evidence: Sequence[Evidence],
-    hits: Sequence[Hit],
     structured: bool,
     nudge: bool = False,
 ) -> list[ChatMessage]:
     """The chat messages: rules, then the question, the evidence and the question again."""
     tail = (f"{_NUDGE}\n" if nudge else "") + (_JSON_TAIL if structured else _TEXT_TAIL)
     user = (
-        f"Question: {question}\n\nEvidence:\n{format_evidence(evidence, hits)}\n\n"
+        f"Question: {question}\n\nEvidence:\n{format_evidence(evidence)}\n\n"
         f"Question: {question}\n{tail}"
     )
     return [ChatMessage("system", _RULES.format(max_claims=MAX_CLAIMS)), ChatMessage("user", user)]
@@ -181,7 +167,7 @@ def render(claim: Drafted, evidence: Sequence[Evidence]) -> tuple[str, tuple[int
 _TEXT_MARKER = re.compile(r"\[(\d{1,3})\]")
 
 
-# "(Title, 2024) ..." or "Title: ...": a model copying an evidence line with its paper's tag
+# "(Title, 2024) ..." or "Title: ...": a model leading a line with its paper's name
 _TAG = re.compile(r"^\s*(?:\((?P<paren>[^()]{3,}?)(?:,\s*\d{4})?\)|(?P<colon>[^:]{8,}):)\s*")
 
 
@@ -256,14 +242,14 @@ def write_claims(
     deltas: Iterator[str] | None = None
     if structured:
         try:
-            messages = build_messages(question, evidence, hits, True, nudge)
+            messages = build_messages(question, evidence, True, nudge)
             deltas = model.stream(messages, schema=SCHEMA)  # type: ignore[call-arg]
         except StructuredUnsupported as exc:
             if tell:
                 out.notices += (f"{exc}: asked for plain text with [n] citations instead",)
             out.structured = False
     if deltas is None:
-        deltas = model.stream(build_messages(question, evidence, hits, False, nudge))
+        deltas = model.stream(build_messages(question, evidence, False, nudge))
     raw: list[str] = []
     drafts = _json_claims(deltas, raw) if out.structured else _text_claims(deltas, raw, hits)
     for drafted in drafts:

@@ -40,7 +40,7 @@ def answer(chat: Answering, job: Job) -> Generator[str, None, Answer]:
         return (yield from _from_abstracts(chat, job))
     model = chat.chat_model()
     hits = chat.answer_hits(retrieval)
-    evidence = choose_evidence(chat.extractor, hits, standalone)
+    evidence = choose_evidence(chat.extractor, hits, standalone, chat.settings.llm_evidence_units)
     form = chat.settings.structured_output  # auto falls back to text without a word
     structured = form != "text" and bool(getattr(model, "structured", False))
     try:
