@@ -56,8 +56,8 @@ def main() -> None:
     args = parser.parse_args()
     questions = [q.question for q in load_questions() if q.answerable][::13][: args.questions]
     times: dict[str, list[tuple[float, float]]] = {args.backend: [], "extractive": []}
-    for question in questions:
-        for _ in range(args.runs):
+    for _ in range(args.runs):  # questions in turn: a server's prompt cache holds only the last
+        for question in questions:
             for backend in times:
                 times[backend].append(timed_ask(question, backend))
     med = {b: [statistics.median(t[i] for t in runs) for i in (0, 1)] for b, runs in times.items()}
