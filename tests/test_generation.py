@@ -161,8 +161,8 @@ def test_render_cites_papers_and_reports_evidence_that_does_not_exist(
     seed_session: PaperChat,
 ) -> None:
     _, evidence = _evidence(seed_session, COT)
-    line, missing = render(Drafted("TokenSkip skips tokens [7].", (1, 99)), evidence)
-    assert line == "TokenSkip skips tokens [1]." and missing == (99,)
+    line, sources, missing = render(Drafted("TokenSkip skips tokens [7].", (1, 99)), evidence)
+    assert line == "TokenSkip skips tokens [1]." and sources == (1,) and missing == (99,)
     long = Drafted("One. Two. Three. Four.", (1,))
     assert render(long, evidence)[0] == "One. Two [1]."  # a claim is no pasted abstract
     assert plain_claims("- A is fast [2].\n- B is slow [1][3].\nC is new. [4]\n[5] D is old.") == [

@@ -16,7 +16,7 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from rag.answer.evidence import Evidence
-from rag.answer.llm import ChatMessage, ChatModel, StructuredUnsupported
+from rag.answer.llm import ChatMessage, ChatModel, StructuredUnsupported, close
 from rag.records import Hit
 from rag.text import split_sentences
 
@@ -153,15 +153,18 @@ def _sentence_end(text: str) -> tuple[str, str]:
     return text, "."
 
 
-def render(claim: Drafted, evidence: Sequence[Evidence]) -> tuple[str, tuple[int, ...]]:
-    """A claim as an answer line citing its papers; also the evidence numbers that do not exist."""
+def render(
+    claim: Drafted, evidence: Sequence[Evidence]
+) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
+    """A claim as an answer line citing its papers; also those papers (citation numbers) and
+    the evidence numbers that do not exist."""
     by_n = {e.n: e for e in evidence}
     sources = tuple(dict.fromkeys(by_n[n].source for n in claim.evidence if n in by_n))
     missing = tuple(n for n in claim.evidence if n not in by_n)
     text = re.sub(r"\s*\[\d{1,3}\]", "", claim.text)
     body, end = _sentence_end(" ".join(split_sentences(text)[:MAX_SENTENCES]) or text)
     markers = "".join(f"[{s}]" for s in sources)
-    return (f"{body} {markers}{end}" if markers else f"{body}{end}"), missing
+    return (f"{body} {markers}{end}" if markers else f"{body}{end}"), sources, missing
 
 
 _TEXT_MARKER = re.compile(r"\[(\d{1,3})\]")
@@ -216,9 +219,9 @@ class Written:
 
     def add(self, claim: Drafted, evidence: Sequence[Evidence]) -> str:
         """Render a claim, keep it with its papers and missing numbers; return its line."""
-        line, gone = render(claim, evidence)
+        line, sources, gone = render(claim, evidence)
         self.lines.append(line)
-        self.sources.append(sources_of(claim, evidence))
+        self.sources.append(sources)
         self.missing += gone
         return line
 
@@ -290,15 +293,7 @@ def _text_claims(deltas: Iterator[str], raw: list[str], hits: Sequence[Hit]) -> 
                 return
         yield from plain_claims(buffer, titles)[: MAX_CLAIMS - count]
     finally:
-        close = getattr(deltas, "close", None)
-        if callable(close):
-            close()
-
-
-def sources_of(claim: Drafted, evidence: Sequence[Evidence]) -> tuple[int, ...]:
-    """The papers (citation numbers) whose evidence a claim gives."""
-    by_n = {e.n: e.source for e in evidence}
-    return tuple(dict.fromkeys(by_n[n] for n in claim.evidence if n in by_n))
+        close(deltas)
 
 
 def compose_claims(written: Written, hits: Sequence[Hit]) -> str:

@@ -74,6 +74,13 @@ class ChatModel(Protocol):
         ...
 
 
+def close(stream: object) -> None:
+    """Close a stream (a generator, an HTTP response) if it can be closed: ends the request."""
+    end = getattr(stream, "close", None)
+    if callable(end):
+        end()
+
+
 def redact(text: str, secret: str | None) -> str:
     """Replace the secret and anything shaped like an OpenAI key with a placeholder."""
     if secret:
@@ -299,9 +306,7 @@ class OpenAIChat(OpenAIEndpoint):
         except ValueError:
             raise self._error("the endpoint sent a malformed stream (invalid JSON)") from None
         finally:
-            close = getattr(chunks, "close", None)
-            if callable(close):
-                close()
+            close(chunks)
         if not saw_choice:
             raise self._error("the endpoint's stream contained no choices")
 
