@@ -326,3 +326,20 @@ def test_a_backend_is_one_function_and_one_registry_line(
     assert answer.claims[0].supported and answer.timings["total_ms"] > 0
     with pytest.raises(ValidationError):
         seed_session.settings.model_validate({"backend": "nonesuch"})
+
+
+def test_a_pointer_to_code_is_no_answer_unless_the_code_is_asked_for(
+    seed_session: PaperChat,
+) -> None:
+    """ThinkTuning's abstract ends "Source code is available at https://github.com/...": a
+    question about the method never gets that line (nor does a model's evidence lead with
+    it); a question for the code does."""
+    from rag.answer.evidence import choose_evidence
+
+    method = seed_session.ask("What does ThinkTuning do?", backend="extractive")
+    assert "ThinkTuning" in method.citations[0].title and "github.com" not in method.text
+    hits = seed_session.answer_hits(seed_session.search("What does ThinkTuning do?"))
+    evidence = choose_evidence(seed_session.extractor, hits, "What does ThinkTuning do?", 10)
+    assert not any("github.com" in e.text for e in evidence[:4])
+    code = seed_session.ask("Where is the source code of ThinkTuning?", backend="extractive")
+    assert "github.com/3rdAT/ThinkTuning" in code.text

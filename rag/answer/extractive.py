@@ -23,6 +23,7 @@ from rag.text import split_sentences
 
 MAX_PAPERS = 4
 QUESTION_PENALTY = 1.0  # a sentence that asks ("How can we ...?") is never the answer
+POINTER_PENALTY = 1.0  # nor "Code is available at https://..." unless the question asks for it
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,17 @@ _CONTRIBUTION = re.compile(
     r"|identify|reveal|explore)|this (paper|work|study)|in this (paper|work|study)"
     r"|our (method|approach|model|results?|experiments?|analysis|findings))\b",
     re.IGNORECASE,
+)
+
+# A pointer to the paper's code or data, not a claim: a link or "... will be released".
+_POINTER = re.compile(
+    r"https?://|\bwww\.|\\url\{|\b(?:code|data|models?|datasets?|artifacts)\b[^.]*?\b(?:is|are"
+    r"|will be)\s+(?:publicly\s+|freely\s+)?(?:available|released|open-sourced)"
+    r"(?:\s+(?:at|on|in|via|from|here|soon|upon|online)\b|\s*[.:])",
+    re.IGNORECASE,
+)
+_ASKS_POINTER = frozenset(
+    tokenize("code github repository available release download link url open-source")
 )
 
 # The literature's state, not the paper's own work: "Recent studies have shown ...",
@@ -147,14 +159,15 @@ class Extractor:
         """Score every sentence of a paper: (how good an answer line, relevance to the question).
 
         Relevance is cosine plus IDF-weighted term overlap; the answer score adds what the
-        paper does ("we propose ...") and takes off scene-setting, odd lengths and questions
-        (a sentence that asks is no answer).
+        paper does ("we propose ...") and takes off scene-setting, odd lengths, questions (a
+        sentence that asks is no answer) and pointers to code or data (unless asked for).
         """
         w = self.w
         cos = sents.vectors @ qvec
         total = sum(weights.values()) or 1.0
         cues = [bool(_CONTRIBUTION.search(sentence)) for sentence in sents.sentences]
         first_cue = cues.index(True) if any(cues) else 1
+        pointers = 0.0 if _ASKS_POINTER & weights.keys() else POINTER_PENALTY
         scored, relevance = [], []
         for i, sentence in enumerate(sents.sentences):
             words = set(tokenize(sentence))
@@ -164,6 +177,7 @@ class Extractor:
             extra = w.contribution * cues[i] - w.background * scene
             extra -= 0.0 if 6 <= len(sentence.split()) <= 60 else 0.3
             extra -= QUESTION_PENALTY * sentence.rstrip().endswith("?")
+            extra -= pointers * bool(_POINTER.search(sentence))
             scored.append((relevance[i] if topical else 0.0) + extra - 0.005 * i)
         return scored, relevance
 
