@@ -262,7 +262,9 @@ class Libraries:
         """The library over `collection`; CollectionError when the store has no such one."""
         from rag.index.collections import CollectionError
 
-        if collection not in self.names():
+        # the configured collection is always one of `names()`: no store listing for it (the
+        # UI and the API ask for it with every question)
+        if collection != self.base.collection and collection not in self.names():
             raise CollectionError(
                 f"no collection {collection!r} in {self.base.store_location()}; "
                 "`paperchat collections list` shows the ones there are"

@@ -111,6 +111,24 @@ def test_libraries_keep_one_library_per_collection(tmp_path: Path) -> None:
         libraries.get("gamma")  # unknown names open nothing
 
 
+def test_the_configured_collection_is_got_without_listing_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rag import Libraries
+    from rag.index import store
+
+    libraries = Libraries(make_settings(tmp_path / "store", collection="alpha"))
+    alpha = libraries.get("alpha")
+
+    def listed(settings: object) -> list[str]:
+        raise AssertionError("the store was listed")
+
+    monkeypatch.setattr(store, "collection_names", listed)
+    assert libraries.get("alpha") is alpha  # asked with every question: no store round trip
+    with pytest.raises(AssertionError, match="listed"):
+        libraries.get("beta")  # any other name is checked against the store
+
+
 def test_libraries_share_the_embedder_one_has_loaded(tmp_path: Path) -> None:
     from rag import Libraries, collections
 
