@@ -10,7 +10,7 @@ from dataclasses import replace
 from rag.answer.backends import Job, citation
 from rag.answer.backends import load as load_backend
 from rag.answer.backends.model import REFUSAL_MARGIN
-from rag.answer.conversation import Turn, condense, condense_with_llm
+from rag.answer.conversation import Turn, condense, condense_with_llm, is_follow_up
 from rag.answer.extractive import Extractor, compose
 from rag.answer.grounding import ClaimChecker
 from rag.answer.llm import FORMS_FOR, ChatModel, LLMError, OpenAIChat
@@ -173,7 +173,15 @@ class PaperChat:
         yield replace(answer, timings={k: round(v, 1) for k, v in timings.items()})
 
     def _standalone(self, question: str, history: Sequence[Turn], backend: str) -> str:
-        """Rewrite a follow-up as a standalone question: by the LLM when one answers."""
+        """Rewrite a follow-up as a standalone question: by the LLM when one answers.
+
+        Only a question that looks like a follow-up is rewritten: a rewrite is a whole model
+        call before retrieval (~2-5 s on a small local model, measured in the web UI, where
+        every question after the first has a history), and a small model can garble a question
+        that needed no rewrite.
+        """
+        if not is_follow_up(question):
+            return question
         if history and backend in NEEDS_ENDPOINT:
             return condense_with_llm(self.chat_model(), question, history)
         return condense(question, history)

@@ -267,6 +267,37 @@ def test_llm_condenses_follow_ups(seed_session: PaperChat) -> None:
     assert "limitations of TokenSkip" in chat.seen[0][1].content  # standalone question asked
 
 
+def test_standalone_question_after_others_is_not_rewritten(seed_session: PaperChat) -> None:
+    # a rewrite is a whole model call before retrieval; a new question needs none
+    chat = RewritingChat("What is the capital of France?", "TokenSkip skips tokens [1].")
+    session = _with_chat(seed_session, chat)
+    history = [Turn("How does STeCa calibrate trajectories?", "It compares rewards [1].")]
+    question = "Which method compresses chain-of-thought by skipping less important tokens?"
+    answer = session.ask(question, backend="openai", history=history)
+    assert chat.rewrites == []
+    assert question in chat.seen[0][1].content
+    assert "TokenSkip" in answer.citations[0].title
+
+
+@pytest.mark.parametrize(
+    ("question", "follow_up"),
+    [
+        ("and its limitations?", True),
+        ("Which of them uses RL?", True),
+        ("Does it work on GSM8K?", True),  # the word refers back before the name comes
+        ("How does TokenSkip compare to it?", True),  # ... or ends the question
+        ("What is PISA and which listening data was it evaluated on?", False),  # PISA's 'it'
+        ("How does ReCUT get its final model?", False),
+        ("What is GRPO?", False),
+        ("Is there a paper that uses deep reinforcement learning to schedule a power system?", False),
+    ],
+)
+def test_follow_up_detection(question: str, follow_up: bool) -> None:
+    from rag.answer.conversation import is_follow_up
+
+    assert is_follow_up(question) is follow_up
+
+
 def test_failed_condense_falls_back_to_the_deterministic_rule() -> None:
     from rag.answer.conversation import condense_with_llm
 
