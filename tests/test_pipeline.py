@@ -289,7 +289,7 @@ def test_standalone_question_after_others_is_not_rewritten(seed_session: PaperCh
         ("What is PISA and which listening data was it evaluated on?", False),  # PISA's 'it'
         ("How does ReCUT get its final model?", False),
         ("What is GRPO?", False),
-        ("Is there a paper that uses deep reinforcement learning for power scheduling?", False),
+        ("Is there a paper that uses deep reinforcement learning to schedule power grids?", False),
     ],
 )
 def test_follow_up_detection(question: str, follow_up: bool) -> None:
