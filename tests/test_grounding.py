@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from eval.replies import Replay
+from rag.answer.evidence import choose_evidence
+from rag.answer.generate import PARTIAL_WORDS, write_claims
 from rag.answer.grounding import UNSUPPORTED_MARK
 from rag.pipeline import REFUSAL_MARGIN, PaperChat
 from rag.records import Answer
@@ -206,6 +208,37 @@ def test_recorded_replies_of_real_small_models_are_grounded_or_fall_back(
         assert supported >= 1 and supported >= answer.unsupported_claims
     else:
         assert answer.backend in ("extractive", "openai") and answer.model_reply is not None
+
+
+EVIDENCE_PATH = [r for r in RECORDED if r.get("evidence") == "sentences"]
+
+
+@pytest.mark.parametrize(
+    "row", EVIDENCE_PATH, ids=[f"{r['model']}-{r['qid']}" for r in EVIDENCE_PATH]
+)
+def test_recorded_replies_stream_word_by_word_into_their_answer_lines(
+    seed_session: PaperChat, row: dict[str, object]
+) -> None:
+    """The draft shows a claim's words as the model writes them, and the finished line
+    continues them: the draft is the answer lines, never the model's evidence numbers."""
+    question, structured = str(row["question"]), bool(row.get("structured"))
+    hits = seed_session.search(question).hits
+    evidence = choose_evidence(
+        seed_session.extractor, hits, question, seed_session.settings.llm_evidence_units
+    )
+    drafting = write_claims(Replay(str(row["reply"])), question, evidence, hits, structured)
+    items: list[str] = []
+    while True:
+        try:
+            items.append(next(drafting))
+        except StopIteration as done:
+            written = done.value
+            break
+    assert "".join(items) == " ".join(written.lines)
+    first = written.lines[0] if written.lines else ""
+    if len(first.split()) > 2 * PARTIAL_WORDS:  # its words came before its citations did
+        ahead = next(i for i, item in enumerate(items) if "[" in item or item.endswith("."))
+        assert ahead >= 1 and first.startswith("".join(items[:ahead]))
 
 
 def test_a_pasted_abstract_is_no_answer(seed_session: PaperChat) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from rag.answer.evidence import Evidence
 from rag.answer.llm import ChatMessage, ChatModel, StructuredUnsupported, close
+from rag.answer.prompt import is_refusal
 from rag.records import Hit
 from rag.text import split_sentences
 
@@ -205,6 +206,41 @@ def plain_claims(reply: str, titles: Sequence[str] = ()) -> list[Drafted]:
     return out
 
 
+PARTIAL_WORDS = 6  # a claim being written is shown once it has this many words
+
+
+def partial(text: str) -> str:
+    """What the draft may show of a claim still being written: its first sentence so far, up
+    to its last whole word, without evidence markers or end punctuation, spaced as the finished
+    line will be (so the finished line continues it); "" while it is shorter than
+    PARTIAL_WORDS words or reads as a refusal."""
+    text = re.sub(r"\[\d{0,3}$", "", _TEXT_MARKER.sub("", text))  # a marker being written too
+    end = re.search(r"[.!?](?=\s|$)", text)
+    if end:  # the first sentence, whole
+        text = text[: end.start()]
+    elif text and not text[-1].isspace():  # up to the last whole word
+        text = text[: max(text.rfind(" "), 0)]
+    text = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(text.split()))
+    return "" if len(text.split()) < PARTIAL_WORDS or is_refusal(text) else text
+
+
+def _partial_line(line: str, titles: Sequence[str]) -> str:
+    """The draft of a plain-text line still being written; "" while it may be a copied title
+    tag (an unclosed "(", or a prefix of a retrieved paper's title)."""
+    line = re.sub(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+", "", line)
+    line = re.sub(r"^\s*(?:\[\d{1,3}\]\s*)+", "", line)
+    if line.lstrip().startswith("(") and ")" not in line:
+        return ""
+    line = _untagged(line, titles).strip()
+    if any(t.startswith(line.casefold()) for t in titles):
+        return ""
+    return partial(line)
+
+
+# The text of a JSON claim still being written, at the end of the reply so far.
+_OPEN_TEXT = re.compile(r'"text"\s*:\s*"((?:[^"\\]|\\.)*)$')
+
+
 @dataclass
 class Written:
     """What one request to the model gave: its claims rendered as answer lines, and more."""
@@ -235,7 +271,10 @@ def write_claims(
     nudge: bool = False,
     tell: bool = True,
 ) -> Generator[str, None, Written]:
-    """Ask the model once; yield each claim's answer line as it completes, return them all.
+    """Ask the model once; yield the draft as it is written, return the claims.
+
+    The draft is a claim's words as the model writes them (`partial`: its first sentence, no
+    markers), then the rest of its answer line, citations and all, once the claim is complete.
 
     Asks for JSON claims when `structured`, falling back to plain text when the endpoint takes
     no schema (with a notice when `tell`: JSON was asked for, not merely preferred).
@@ -255,10 +294,23 @@ def write_claims(
         deltas = model.stream(build_messages(question, evidence, False, nudge))
     raw: list[str] = []
     drafts = _json_claims(deltas, raw) if out.structured else _text_claims(deltas, raw, hits)
-    for drafted in drafts:
-        line = out.add(drafted, evidence)
+    shown, lead, said = "", "", False  # the claim being written: its draft so far, its lead
+    for item in drafts:
+        if not shown:
+            lead = " " if said else ""
+        if isinstance(item, str):  # the claim being written, so far ("" when a line ends)
+            draft = lead + item if item else ""
+            if item and draft.startswith(shown) and len(draft) > len(shown):
+                yield draft[len(shown) :]
+                shown, said = draft, True
+            elif not item:
+                shown = ""
+            continue
+        line = lead + out.add(item, evidence)
         out.first_claim = out.first_claim or time.perf_counter()
-        yield ("" if len(out.lines) == 1 else " ") + line
+        if line.startswith(shown):  # else the draft keeps the model's words; the answer mends it
+            yield line[len(shown) :]
+        shown, said = "", True
     out.reply = "".join(raw).strip()
     whole = parse_claims(out.reply) if out.structured else []
     if len(whole) > len(out.lines):  # JSON the stream's pattern missed (e.g. keys reordered)
@@ -268,17 +320,23 @@ def write_claims(
     return out
 
 
-def _json_claims(deltas: Iterator[str], raw: list[str]) -> Iterator[Drafted]:
-    """The claims of a JSON reply as each object completes (the deltas kept in `raw`)."""
+def _json_claims(deltas: Iterator[str], raw: list[str]) -> Iterator[Drafted | str]:
+    """The claims of a JSON reply as each object completes (the deltas kept in `raw`), and
+    between them the claim being written so far (`partial`)."""
     for delta, drafted in stream_claims(deltas):
         raw.append(delta)
         if drafted is not None:
             yield drafted
+        elif delta and (writing := _OPEN_TEXT.search("".join(raw)[-4000:])):
+            yield partial(_unescape(writing.group(1).rstrip("\\")))
 
 
-def _text_claims(deltas: Iterator[str], raw: list[str], hits: Sequence[Hit]) -> Iterator[Drafted]:
-    """The claims of a plain-text reply as each line completes; the request is closed once
-    MAX_CLAIMS claims are in (a small model otherwise goes on copying the whole evidence)."""
+def _text_claims(
+    deltas: Iterator[str], raw: list[str], hits: Sequence[Hit]
+) -> Iterator[Drafted | str]:
+    """The claims of a plain-text reply as each line completes, and between them the line being
+    written so far (`partial`; "" when a line ends). The request is closed once MAX_CLAIMS
+    claims are in (a small model otherwise goes on copying the whole evidence)."""
     titles = [h.paper.title.casefold() for h in hits]
     buffer, count = "", 0
     try:
@@ -289,8 +347,10 @@ def _text_claims(deltas: Iterator[str], raw: list[str], hits: Sequence[Hit]) -> 
                 for drafted in plain_claims(line, titles)[: MAX_CLAIMS - count]:
                     count += 1
                     yield drafted
+                yield ""
             if count >= MAX_CLAIMS:
                 return
+            yield _partial_line(buffer, titles)
         yield from plain_claims(buffer, titles)[: MAX_CLAIMS - count]
     finally:
         close(deltas)
