@@ -8,6 +8,7 @@ entry-point group (name = command, object = a typer command function), the way u
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -19,6 +20,7 @@ from rag import author_list
 from ui.collections_cli import app as collections_app
 from ui.shell import (
     BACKEND,
+    DRAFT_EVERY,
     JSON,
     OVERRIDES,
     K,
@@ -268,14 +270,16 @@ def _render(stream: Iterator[Any], live: bool, quotes: bool = False) -> Answer:
     from rag import Answer
 
     final = None
-    draft = ""
+    draft, drawn = "", 0.0
     with Live(Text(""), console=out, transient=True, auto_refresh=False) as view:
         for item in stream:
             if isinstance(item, Answer):
                 final = item
             elif live and out.is_terminal:
                 draft += item
-                view.update(Text(draft, style="dim"), refresh=True)
+                if time.monotonic() - drawn >= DRAFT_EVERY:  # a redraw takes a local model's CPU
+                    drawn = time.monotonic()
+                    view.update(Text(draft, style="dim"), refresh=True)
     assert final is not None
     if live:
         out.print(_answer_text(final))

@@ -10,6 +10,7 @@ choice never changes another's.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
@@ -36,6 +37,7 @@ from ui.render import (
     render_partial,
     render_sources,
 )
+from ui.shell import DRAFT_EVERY
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +151,10 @@ class Handlers:
         turns: list[Turn],
         say: Callable[..., tuple[Any, ...]],
     ) -> Generator[tuple[Any, ...], None, tuple[Answer | None, tuple[str, str, str]]]:
-        """Yield the draft as it streams; return (the answer, its comparison table)."""
-        text = ""
+        """Yield the draft as it streams (at most one redraw per DRAFT_EVERY seconds: each
+        redraw costs the browser and this process CPU that a local model needs); return (the
+        answer, its comparison table)."""
+        text, drawn = "", 0.0
         answer: Answer | None = None
         for item in pc.stream(
             question,
@@ -161,7 +165,9 @@ class Handlers:
         ):
             if isinstance(item, str):
                 text += item
-                yield say(render_partial(text))
+                if time.monotonic() - drawn >= DRAFT_EVERY:
+                    drawn = time.monotonic()
+                    yield say(render_partial(text))
             else:
                 answer = item
         table = ("", "", "")

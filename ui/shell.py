@@ -19,6 +19,7 @@ from rag import BACKENDS, Settings
 if TYPE_CHECKING:
     from rag import IngestProgress
 
+DRAFT_EVERY = 0.15  # seconds between redraws of a streaming answer (CLI and web UI)
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
