@@ -209,7 +209,7 @@ def plain_claims(reply: str, titles: Sequence[str] = ()) -> list[Drafted]:
 PARTIAL_WORDS = 6  # a claim being written is shown once it has this many words
 
 
-def partial(text: str) -> str:
+def _partial(text: str) -> str:
     """What the draft may show of a claim still being written: its first sentence so far, up
     to its last whole word, without evidence markers or end punctuation, spaced as the finished
     line will be (so the finished line continues it); "" while it is shorter than
@@ -234,7 +234,7 @@ def _partial_line(line: str, titles: Sequence[str]) -> str:
     line = _untagged(line, titles).strip()
     if any(t.startswith(line.casefold()) for t in titles):
         return ""
-    return partial(line)
+    return _partial(line)
 
 
 # The text of a JSON claim still being written, at the end of the reply so far.
@@ -273,7 +273,7 @@ def write_claims(
 ) -> Generator[str, None, Written]:
     """Ask the model once; yield the draft as it is written, return the claims.
 
-    The draft is a claim's words as the model writes them (`partial`: its first sentence, no
+    The draft is a claim's words as the model writes them (`_partial`: its first sentence, no
     markers), then the rest of its answer line, citations and all, once the claim is complete.
 
     Asks for JSON claims when `structured`, falling back to plain text when the endpoint takes
@@ -322,20 +322,20 @@ def write_claims(
 
 def _json_claims(deltas: Iterator[str], raw: list[str]) -> Iterator[Drafted | str]:
     """The claims of a JSON reply as each object completes (the deltas kept in `raw`), and
-    between them the claim being written so far (`partial`)."""
+    between them the claim being written so far (`_partial`)."""
     for delta, drafted in stream_claims(deltas):
         raw.append(delta)
         if drafted is not None:
             yield drafted
         elif delta and (writing := _OPEN_TEXT.search("".join(raw)[-4000:])):
-            yield partial(_unescape(writing.group(1).rstrip("\\")))
+            yield _partial(_unescape(writing.group(1).rstrip("\\")))
 
 
 def _text_claims(
     deltas: Iterator[str], raw: list[str], hits: Sequence[Hit]
 ) -> Iterator[Drafted | str]:
     """The claims of a plain-text reply as each line completes, and between them the line being
-    written so far (`partial`; "" when a line ends). The request is closed once MAX_CLAIMS
+    written so far (`_partial`; "" when a line ends). The request is closed once MAX_CLAIMS
     claims are in (a small model otherwise goes on copying the whole evidence)."""
     titles = [h.paper.title.casefold() for h in hits]
     buffer, count = "", 0
