@@ -186,13 +186,17 @@ def _untagged(line: str, titles: Sequence[str]) -> str:
     return line[m.end() :] if copied else line
 
 
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")  # a list item's bullet or number
+_LEAD_MARKERS = re.compile(r"(?:\[\d{1,3}\]\s*)+")  # evidence numbers leading a line
+
+
 def plain_claims(reply: str, titles: Sequence[str] = ()) -> list[Drafted]:
     """Claims from a plain-text reply: one per sentence, its [n] markers as evidence numbers;
     a leading copy of a paper's title tag (one of `titles`, casefolded) is dropped."""
     out = []
     for line in reply.splitlines():
-        line = re.sub(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+", "", line).strip()
-        lead = re.match(r"(?:\[\d{1,3}\]\s*)+", line)  # "[2] (Title) sentence": copied numbering
+        line = _BULLET.sub("", line).strip()
+        lead = _LEAD_MARKERS.match(line)  # "[2] (Title) sentence": copied numbering
         led = tuple(int(n) for n in _TEXT_MARKER.findall(lead.group())) if lead else ()
         line = _untagged(line[lead.end() :] if lead else line, titles)
         for sentence in split_sentences(line):
@@ -227,9 +231,9 @@ def _partial(text: str) -> str:
 def _partial_line(line: str, titles: Sequence[str]) -> str:
     """The draft of a plain-text line still being written; "" while it may be a copied title
     tag (an unclosed "(", or a prefix of a retrieved paper's title)."""
-    line = re.sub(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+", "", line)
-    line = re.sub(r"^\s*(?:\[\d{1,3}\]\s*)+", "", line)
-    if line.lstrip().startswith("(") and ")" not in line:
+    line = _BULLET.sub("", line).strip()
+    line = line[m.end() :] if (m := _LEAD_MARKERS.match(line)) else line
+    if line.startswith("(") and ")" not in line:
         return ""
     line = _untagged(line, titles).strip()
     if any(t.startswith(line.casefold()) for t in titles):
