@@ -180,9 +180,9 @@ class PaperChat:
         every question after the first has a history), and a small model can garble a question
         that needed no rewrite.
         """
-        if not is_follow_up(question):
+        if not history or not is_follow_up(question):
             return question
-        if history and backend in NEEDS_ENDPOINT:
+        if backend in NEEDS_ENDPOINT:
             return condense_with_llm(self.chat_model(), question, history)
         return condense(question, history)
 
