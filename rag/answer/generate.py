@@ -104,12 +104,17 @@ def _unescape(text: str) -> str:
         return text
 
 
+def _spaced(text: str) -> str:
+    """A claim's text as it is shown: single spaces, none before punctuation."""
+    return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(text.split()))
+
+
 def _draft(text: object, evidence: object) -> Drafted | None:
     if not isinstance(text, str) or not text.strip():
         return None
     numbers = evidence if isinstance(evidence, list) else []
     cited = tuple(dict.fromkeys(n for n in numbers if isinstance(n, int) and n > 0))
-    return Drafted(re.sub(r"\s+([.,;:!?])", r"\1", " ".join(text.split())), cited)
+    return Drafted(_spaced(text), cited)
 
 
 def _matched(m: re.Match[str]) -> Drafted | None:
@@ -224,7 +229,7 @@ def _partial(text: str) -> str:
         text = text[: end.start()]
     elif text and not text[-1].isspace():  # up to the last whole word
         text = text[: max(text.rfind(" "), 0)]
-    text = re.sub(r"\s+([.,;:!?])", r"\1", " ".join(text.split()))
+    text = _spaced(text)  # as the finished claim is (`_draft`), so its line continues it
     return "" if len(text.split()) < PARTIAL_WORDS or is_refusal(text) else text
 
 
