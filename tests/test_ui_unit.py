@@ -383,3 +383,13 @@ def test_a_question_in_an_empty_collection_says_how_to_fill_it(
     assert "<code>paperchat --collection beta ingest PATH</code>" in empty
     unknown = _reply(handlers, "gamma")
     assert 'class="answer error"' in unknown and "no collection &#x27;gamma&#x27;" in unknown
+
+
+def test_redraws_of_a_draft_are_paced() -> None:
+    from ui.shell import DRAFT_EVERY, Redraws
+
+    redraws = Redraws()
+    assert redraws.due()  # the first words are drawn at once
+    assert not redraws.due()  # the next ones wait
+    redraws.last -= DRAFT_EVERY
+    assert redraws.due()

@@ -8,7 +8,6 @@ entry-point group (name = command, object = a typer command function), the way u
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -20,10 +19,10 @@ from rag import author_list
 from ui.collections_cli import app as collections_app
 from ui.shell import (
     BACKEND,
-    DRAFT_EVERY,
     JSON,
     OVERRIDES,
     K,
+    Redraws,
     check_backend,
     err,
     fail,
@@ -270,15 +269,14 @@ def _render(stream: Iterator[Any], live: bool, quotes: bool = False) -> Answer:
     from rag import Answer
 
     final = None
-    draft, drawn = "", 0.0
+    draft, redraws = "", Redraws()
     with Live(Text(""), console=out, transient=True, auto_refresh=False) as view:
         for item in stream:
             if isinstance(item, Answer):
                 final = item
             elif live and out.is_terminal:
                 draft += item
-                if time.monotonic() - drawn >= DRAFT_EVERY:  # a redraw takes a local model's CPU
-                    drawn = time.monotonic()
+                if redraws.due():
                     view.update(Text(draft, style="dim"), refresh=True)
     assert final is not None
     if live:

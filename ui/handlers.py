@@ -10,7 +10,6 @@ choice never changes another's.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
@@ -37,7 +36,7 @@ from ui.render import (
     render_partial,
     render_sources,
 )
-from ui.shell import DRAFT_EVERY
+from ui.shell import Redraws
 
 log = logging.getLogger(__name__)
 
@@ -151,10 +150,9 @@ class Handlers:
         turns: list[Turn],
         say: Callable[..., tuple[Any, ...]],
     ) -> Generator[tuple[Any, ...], None, tuple[Answer | None, tuple[str, str, str]]]:
-        """Yield the draft as it streams (at most one redraw per DRAFT_EVERY seconds: each
-        redraw costs the browser and this process CPU that a local model needs); return (the
-        answer, its comparison table)."""
-        text, drawn = "", 0.0
+        """Yield the draft as it streams (paced by `Redraws`); return (the answer, its
+        comparison table)."""
+        text, redraws = "", Redraws()
         answer: Answer | None = None
         for item in pc.stream(
             question,
@@ -165,8 +163,7 @@ class Handlers:
         ):
             if isinstance(item, str):
                 text += item
-                if time.monotonic() - drawn >= DRAFT_EVERY:
-                    drawn = time.monotonic()
+                if redraws.due():
                     yield say(render_partial(text))
             else:
                 answer = item

@@ -7,6 +7,7 @@ to it (`serve` from ui, `eval` from eval; see `ui.cli.register_commands`) use th
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -20,6 +21,24 @@ if TYPE_CHECKING:
     from rag import IngestProgress
 
 DRAFT_EVERY = 0.15  # seconds between redraws of a streaming answer (CLI and web UI)
+
+
+class Redraws:
+    """Paces the redraws of a streaming draft: one per DRAFT_EVERY seconds at most (a redraw
+    per word took the CPU a local model on the same machine needs)."""
+
+    def __init__(self) -> None:
+        self.last = -DRAFT_EVERY
+
+    def due(self) -> bool:
+        """Tell whether to redraw now (and count it as done)."""
+        now = time.monotonic()
+        if now - self.last < DRAFT_EVERY:
+            return False
+        self.last = now
+        return True
+
+
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -140,8 +159,6 @@ def ingest_progress(enabled: bool = True) -> Iterator[Callable[[IngestProgress],
     Files stream, so the number of papers is not known in advance; the bar and its ETA
     follow the bytes read (a batch's bytes count as its chunks are written).
     """
-    import time
-
     from rich.progress import DownloadColumn, TaskProgressColumn, TextColumn
 
     bar = _bar(
