@@ -180,11 +180,9 @@ class PaperChat:
         every question after the first has a history), and a small model can garble a question
         that needed no rewrite.
         """
-        if not history or not is_follow_up(question):
-            return question
-        if backend in NEEDS_ENDPOINT:
+        if history and backend in NEEDS_ENDPOINT and is_follow_up(question):
             return condense_with_llm(self.chat_model(), question, history)
-        return condense(question, history)
+        return condense(question, history)  # itself leaves a question that is no follow-up
 
     def covers(self, retrieval: Retrieval, filters: Filters | None = None) -> bool:
         """Decide whether the evidence covers the question (an author in scope always does)."""
